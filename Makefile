@@ -1,0 +1,105 @@
+# VLM2VLA harness. Two commands on a fresh machine: `make demo` and `make test`.
+# Every target installs what it needs into .venv first (idempotent: a second run installs nothing).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CLI    := $(BIN)/vlm2vla
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+# torch is pinned exactly and installed first: on our machines 2.13.0 is a local CPU wheel; anything else pulls
+# GBs of CUDA wheels. With it installed, the project's own `torch==2.13.0` is already satisfied.
+TORCH  := torch==2.13.0
+
+# User-facing variables (see `make help`).
+MODEL    ?= vlm2vla
+TASK     ?= pickup
+ROBOT    ?= widowx
+OPERATOR ?= human
+TRIALS   ?=
+SUITE    ?= paper
+DATA     ?= results/data/dlan
+SOURCE   ?= results/data/bridge-fixture
+OUT      ?=
+ARGS     ?=
+
+export MUJOCO_GL ?= egl
+export PYTHONUNBUFFERED := 1
+
+# ---------------------------------------------------------------- installation
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.stamp-base: pyproject.toml | $(BIN)/python
+	$(PIP) install "$(TORCH)"
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+# One stamp per optional extra: `make` re-installs only when pyproject.toml changes.
+$(VENV)/.stamp-%: pyproject.toml $(VENV)/.stamp-base
+	$(PIP) install -e ".[$*]"
+	touch $@
+
+EXTRAS_ALL := train grammar gemini sim reports
+
+.PHONY: setup setup-all
+setup: $(VENV)/.stamp-base ## create .venv with torch (CPU wheel) and the project
+setup-all: $(addprefix $(VENV)/.stamp-,$(EXTRAS_ALL)) ## everything the tests and the demo use
+
+# ---------------------------------------------------------------- tests
+.PHONY: test test-slow lint
+test: setup-all ## the test suite (fast tests; slow end-to-end tests: make test-slow)
+	$(BIN)/python -m pytest -q -m "not slow and not benchmark"
+
+test-slow: setup-all ## end-to-end tests that take minutes (CI runs them too)
+	$(BIN)/python -m pytest -q -m "slow" || [ $$? -eq 5 ]  # 5 = no slow test collected
+
+lint: setup
+	$(BIN)/python -m ruff check harness tests
+
+# ---------------------------------------------------------------- demo
+# Stages run in pipeline order; each issue adds its stage here when it lands.
+DEMO_STAGES := demo-specs demo-actions
+
+.PHONY: demo $(DEMO_STAGES)
+demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
+	@echo "demo: all stages finished ($(DEMO_STAGES))"
+
+demo-specs: setup
+	$(CLI) specs validate
+
+demo-actions: setup
+	$(CLI) actions encode '[[0.042, 0.01, -0.035, 0.0], [0.0, 0.0, 0.05, 0.0]]'
+	$(CLI) actions decode "1. Move forward by 4.2 centimeters and 10 mm left, close the gripper."
+	$(CLI) actions plan '[[0.042, 0.01, -0.035, 0.0], [0.0, 0.0, -0.02, 0.0]]'
+	$(CLI) actions merge '[[0.01,0,0,1],[0.01,0,0,1],[0.01,0,0,1],[0,0,-0.01,1],[0,0,0,0]]'
+
+# ---------------------------------------------------------------- user-facing targets
+.PHONY: data train vqa robot-trials reports bench
+data: setup-all ## build D_lan: make data SOURCE=path/to/bridge/raw [OUT=dir]
+	$(CLI) data build --source $(SOURCE) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+train: setup-all ## fine-tune: make train MODEL=vlm2vla DATA=results/data/dlan [OUT=runs/...]
+	$(CLI) train --model $(MODEL) --data $(DATA) $(if $(OUT),--out $(OUT)) $(ARGS)
+
+vqa: setup-all ## VQA suite through VLMEvalKit: make vqa MODEL=vlm2vla [SUITE=paper|embedded]
+	$(CLI) vqa --model $(MODEL) --suite $(SUITE) $(ARGS)
+
+robot-trials: setup-all ## make robot-trials TASK=pickup MODEL=vlm2vla ROBOT=widowx|sim|dry-run OPERATOR=human|auto [TRIALS=N]
+	$(CLI) robot-trials --task $(TASK) --model $(MODEL) --robot $(ROBOT) --operator $(OPERATOR) $(if $(TRIALS),--trials $(TRIALS)) $(ARGS)
+
+reports: setup-all ## regenerate reports/ from results/
+	$(CLI) report $(ARGS)
+
+bench: setup-all ## benchmarks (ratios against the naive baseline in the same run)
+	$(BIN)/python -m pytest -q -m benchmark --benchmark-enable tests
+
+# ---------------------------------------------------------------- housekeeping
+.PHONY: clean help
+clean: ## remove the virtual environment and caches (results/ and runs/ are kept)
+	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks
+
+help:
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16

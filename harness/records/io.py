@@ -1,0 +1,86 @@
+"""CSV read/write for result rows, with atomic rewrites so a crash never leaves a half-written table."""
+
+from __future__ import annotations
+
+import csv
+import os
+import typing
+from collections.abc import Iterable
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def _header(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+def write_rows(path: str | Path, rows: Iterable[T], cls: type[T]) -> Path:
+    """Replace `path` with `rows` (write to a temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=_header(cls))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(asdict(row))
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    return path
+
+
+def append_rows(path: str | Path, rows: Iterable[T], cls: type[T]) -> Path:
+    """Append rows (header written when the file is new); each call is flushed to disk before returning."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists() or path.stat().st_size == 0
+    if not new:
+        with path.open(newline="") as f:
+            existing = next(csv.reader(f), [])
+        if existing != _header(cls):
+            raise ValueError(f"{path}: columns {existing} do not match {cls.__name__} {_header(cls)}; "
+                             "move the old file away or write to a new path")
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=_header(cls))
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow(asdict(row))
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def _convert(value: str, annotation: str | type):
+    hint = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    if value == "" and "None" in hint:
+        return None
+    if hint.startswith("bool"):
+        return value in ("True", "true", "1")
+    if hint.startswith("int"):
+        return int(value)
+    if hint.startswith("float"):
+        return float(value)
+    return value
+
+
+def read_rows(path: str | Path, cls: type[T]) -> list[T]:
+    """Read a CSV written by `write_rows`/`append_rows` back into typed rows; names the file on bad columns."""
+    path = Path(path)
+    hints = typing.get_type_hints(cls)
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = set(_header(cls)) - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing columns {sorted(missing)} for {cls.__name__}")
+        out = []
+        for line, raw in enumerate(reader, start=2):
+            try:
+                out.append(cls(**{k: _convert(raw[k], hints[k]) for k in _header(cls)}))
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{path}:{line}: {e}") from e
+    return out

@@ -1,0 +1,103 @@
+"""Row types of the result CSVs (field order = column order). Paths are relative to the repository root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class VQAScoreRow:
+    """results/vqa/scores.csv: one row per (model, benchmark, metric) of a VQA run."""
+
+    model: str
+    suite: str
+    benchmark: str  # VLMEvalKit dataset name
+    label: str  # table column (MMB-en, ...)
+    metric: str  # e.g. Overall, perception, reasoning, acc, anls
+    score: float
+    scale: str  # "%", "/2800", "/1000"
+    judge: str
+    n: int
+    date: str  # ISO 8601
+    git_sha: str
+    run_dir: str
+
+
+@dataclass
+class TrialRow:
+    """results/robot/trials.csv (export of the SQLite trial log): one row per scored trial."""
+
+    session_id: str
+    task: str
+    model: str
+    robot: str
+    operator: str  # human | auto
+    blind_label: str  # "policy A" etc. as the operator saw it
+    schedule_seed: int
+    trial_index: int
+    instruction: str
+    language: str
+    outcome: str  # success | failure | invalid | skip
+    note: str
+    started_at: str
+    duration_s: float
+    cycles: int
+    retries: int
+    parse_failures: int
+    frames_path: str
+    log_path: str
+
+
+@dataclass
+class TrainLogRow:
+    """<run dir>/log.csv: one row per logged optimiser step."""
+
+    step: int
+    epoch: float
+    loss: float
+    lr: float
+    tokens: int
+    elapsed_s: float
+
+
+@dataclass
+class LogprobRow:
+    """results/mechanism/logprob_<model>.csv: Fig. 3, one row per (held-out example, representation)."""
+
+    model: str
+    example_id: str
+    representation: str  # verbalized | least_likely
+    mean_logprob: float  # nats per target token, teacher-forced
+    n_tokens: int
+
+
+@dataclass
+class ForgettingRow:
+    """results/mechanism/forgetting_<model>.csv: one row per arm (and the base model, arm='base')."""
+
+    model: str
+    arm: str  # base | verbalized-lora | verbalized-full | least_likely-lora | least_likely-full
+    representation: str
+    method: str  # none | lora | full
+    steps: int
+    probe_score: float  # retained knowledge on the probe set (accuracy in [0, 1])
+    retention_pct: float  # probe_score / base probe_score * 100
+    action_parse_rate: float
+    action_mae_cm: float
+    n_probe: int
+    n_heldout: int
+    seed: int
+
+
+@dataclass
+class PolicyBenchRow:
+    """results/bench/policy_<model>.csv: one row per cycle of the policy benchmark, per decoding variant."""
+
+    model: str
+    variant: str  # baseline | optimized
+    cycle: int
+    wall_s: float
+    forward_passes: int
+    prefill_tokens: int
+    generated_tokens: int
+    malformed: bool

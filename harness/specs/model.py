@@ -1,0 +1,62 @@
+"""Schema for model specs: which checkpoint, which adapter, which action representation, how to sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.specs.base import check, check_choice, check_positive
+
+# Registry keys: each value names a loader implementation (later issues add theirs, e.g. the simulator's oracle).
+MODEL_TYPES = ("gemma3", "openvla", "ecot", "oracle")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+@dataclass
+class StageSampling:
+    temperature: float = 0.5
+    top_p: float = 0.95
+    max_new_tokens: int = 64
+
+    def validate(self, prefix: str) -> None:
+        """Called by the owner with this block's key path (the same block type appears per stage)."""
+        check_positive(f"{prefix}.temperature", self.temperature, allow_zero=True)
+        check(0.0 < self.top_p <= 1.0, f"{prefix}.top_p", self.top_p, "a number in (0, 1]")
+        check(self.max_new_tokens > 0, f"{prefix}.max_new_tokens", self.max_new_tokens, "an integer > 0")
+
+
+@dataclass
+class GenerationSpec:
+    """Per-stage sampling (paper: top-p 0.95; T=0.5 sub-tasks in distribution, 1.0 out of it; 0.1 plans; 0.5 actions)."""
+
+    subtasks: StageSampling = field(default_factory=lambda: StageSampling(0.5, 0.95, 128))
+    subtasks_ood_temperature: float = 1.0
+    plan: StageSampling = field(default_factory=lambda: StageSampling(0.1, 0.95, 32))
+    action: StageSampling = field(default_factory=lambda: StageSampling(0.5, 0.95, 128))
+    seed: int = 0
+    constrained_actions: bool = True  # decode action chunks under the representation's grammar
+
+    def __post_init__(self) -> None:
+        for stage in ("subtasks", "plan", "action"):
+            getattr(self, stage).validate(f"generation.{stage}")
+        check_positive("generation.subtasks_ood_temperature", self.subtasks_ood_temperature, allow_zero=True)
+
+
+@dataclass
+class ModelSpec:
+    name: str = "???"
+    type: str = "gemma3"
+    base: str = "???"  # hub id, local directory, or `embedded:<name>` for the offline models
+    adapter: str | None = None  # peft adapter directory (relative paths are under runs/), or None
+    action_repr: str = "verbalized"  # name of a spec under experiments/actions/
+    recipe: str | None = None  # training recipe that produces `adapter`
+    dtype: str = "auto"
+    device: str = "auto"
+    image_size: int = 896
+    generation: GenerationSpec = field(default_factory=GenerationSpec)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_choice("type", self.type, MODEL_TYPES)
+        check_choice("dtype", self.dtype, DTYPES)
+        check(bool(self.base) and self.base != "???", "base", self.base, "a checkpoint id, directory or embedded:<name>")
+        check(self.image_size >= 16, "image_size", self.image_size, "an integer >= 16")

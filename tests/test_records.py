@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.records import PolicyBenchRow, TrainLogRow, append_rows, read_rows, write_rows
+
+
+def test_round_trip_typed(tmp_path):
+    rows = [PolicyBenchRow("m", "baseline", 0, 1.5, 40, 200, 38, False),
+            PolicyBenchRow("m", "optimized", 0, 0.9, 20, 60, 38, True)]
+    path = write_rows(tmp_path / "b.csv", rows, PolicyBenchRow)
+    assert read_rows(path, PolicyBenchRow) == rows
+
+
+def test_append_checks_columns_and_is_incremental(tmp_path):
+    path = tmp_path / "log.csv"
+    append_rows(path, [TrainLogRow(1, 0.1, 2.5, 5e-5, 100, 1.0)], TrainLogRow)
+    append_rows(path, [TrainLogRow(2, 0.2, 2.0, 4e-5, 200, 2.0)], TrainLogRow)
+    assert [r.step for r in read_rows(path, TrainLogRow)] == [1, 2]
+    with pytest.raises(ValueError, match="do not match PolicyBenchRow"):
+        append_rows(path, [], PolicyBenchRow)
+
+
+def test_read_names_the_file_on_bad_data(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("step,epoch,loss,lr,tokens,elapsed_s\n1,0.1,nan?,1,1,1\n")
+    with pytest.raises(ValueError, match="bad.csv:2"):
+        read_rows(path, TrainLogRow)
+    path.write_text("step\n1\n")
+    with pytest.raises(ValueError, match="missing columns"):
+        read_rows(path, TrainLogRow)
