@@ -15,6 +15,7 @@ from harness.specs.actions import ActionReprSpec, DecompositionSpec
 from harness.specs.base import SpecError, SpecValueError
 from harness.specs.model import ModelSpec
 from harness.specs.recipe import RecipeSpec
+from harness.specs.robot import RobotSpec
 from harness.specs.task import TaskSpec
 from harness.specs.vqa import VQASuiteSpec
 
@@ -28,6 +29,7 @@ KINDS: dict[str, type] = {
     "recipes": RecipeSpec,
     "tasks": TaskSpec,
     "vqa": VQASuiteSpec,
+    "robots": RobotSpec,
 }
 
 
@@ -142,6 +144,10 @@ def load_decomposition(name: str = "bridge", root: Path | None = None) -> Decomp
 
 def load_vqa_suite(name: str, root: Path | None = None) -> VQASuiteSpec:
     return load(name, "vqa", root)
+
+
+def load_robot(name: str, root: Path | None = None) -> RobotSpec:
+    return load(name, "robots", root)
 
 
 def _cross_references(refs: list[SpecRef], specs: dict[tuple[str, str], Any]) -> list[str]:

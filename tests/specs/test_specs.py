@@ -43,6 +43,7 @@ def test_shipped_specs():
     assert load_model("vlm2vla-at").action_repr == "least-likely"
     suite = load("vqa/paper")
     assert [b.label for b in suite.benchmarks] == ["MMMU", "MMStar", "MME", "OCRBench", "MMB-en", "TextVQA", "DocVQA"]
+    assert {n for k, n in names if k == "robots"} >= {"widowx", "sim", "dry-run"}
 
 
 def test_paper_recipe_matches_the_paper():
@@ -73,6 +74,8 @@ def test_show_fills_defaults():
         ("actions", "type: verbalized\nresolution_cm: 0.3\n", "key 'resolution_cm'"),
         ("decomposition", "merge: {axis_limit_cm: 0}\n", "key 'merge.axis_limit_cm'"),
         ("vqa", "benchmarks: []\n", "key 'benchmarks'"),
+        ("robots", "backend: widowx\nstart_ee: [0.9, 0, 0.2]\n", "key 'start_ee'"),
+        ("robots", "backend: widowx\nworkspace: {min: [0, 0, 0], max: [0, 1, 1]}\n", "key 'workspace.max'"),
     ],
 )
 def test_bad_spec_names_file_key_and_value(experiments_copy, kind, body, message):

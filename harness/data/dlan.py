@@ -1,0 +1,89 @@
+"""D_lan on disk: the verbalized dataset every training, mechanism and evaluation job reads.
+
+Layout of a D_lan directory (loadable with `datasets.load_dataset("parquet", data_dir=<dir>/data)`):
+
+    <dir>/data/<split>-<shard>.parquet   one row per training example (columns = `DlanExample` fields)
+    <dir>/images/<episode>/<name>.jpg    observation images; rows hold paths relative to <dir>
+    <dir>/README.md                      dataset card (counts, skipped episodes and reasons, lengths, annotator)
+
+Action targets are stored in a model-independent form: the verbalized text, and the least-likely representation as
+a digit string (`LeastLikelyCodec.encode_digits`) that becomes token ids only once a model's 10 tokens are chosen.
+So both representations come from one decomposition and differ only in how the chunk is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+
+SPLITS = ("train", "heldout")
+
+
+@dataclass
+class DlanExample:
+    example_id: str  # unique and stable: f"{episode_id}/{stage}/{index}"
+    episode_id: str  # stable id of the source episode (e.g. its relative path)
+    split: str  # train | heldout
+    stage: str  # subtasks | plan | action | completion | direction (see harness.data.templates)
+    step_index: int  # sub-task index i; -1 for episode-level examples (subtasks)
+    instruction: str
+    subtask: str  # l_i ('' for subtasks / direction examples)
+    plan: str  # m_i ('' where not applicable)
+    prompt: str  # the exact prompt text (templates.<stage>_prompt(...).text)
+    target: str  # the target text; for stage 'action' the verbalized chunk
+    action_digits: str  # stage 'action': least-likely digits of the same chunk ('' otherwise)
+    chunk_json: str  # stage 'action': JSON [[dx, dy, dz, gripper], ...] metres ('' otherwise)
+    images: list[str]  # paths relative to the D_lan directory, in prompt order
+    annotator: str  # rules | gemini | gemini->rules (fallback)
+
+    def target_for(self, representation: str) -> str:
+        """Target text for a representation type ('verbalized' or 'least_likely' digits)."""
+        if self.stage == "action" and representation == "least_likely":
+            return self.action_digits
+        return self.target
+
+
+COLUMNS = [f.name for f in fields(DlanExample)]
+
+
+def write_shard(examples: Iterable[DlanExample], path: str | Path) -> Path:
+    """Write one parquet shard atomically (temporary file, then rename): a killed build leaves no torn shard."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame([asdict(e) for e in examples], columns=COLUMNS)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def shard_paths(root: str | Path, split: str | None = None) -> list[Path]:
+    root = Path(root)
+    pattern = f"{split}-*.parquet" if split else "*.parquet"
+    return sorted((root / "data").glob(pattern))
+
+
+def read_examples(root: str | Path, split: str | None = None, stage: str | None = None) -> Iterator[DlanExample]:
+    """Stream examples shard by shard (never the whole dataset in memory)."""
+    root = Path(root)
+    paths = shard_paths(root, split)
+    if not paths:
+        raise FileNotFoundError(f"{root}: no D_lan shards under data/ (build one with `vlm2vla data build`)")
+    for path in paths:
+        frame = pd.read_parquet(path)
+        missing = set(COLUMNS) - set(frame.columns)
+        if missing:
+            raise ValueError(f"{path}: missing D_lan columns {sorted(missing)}")
+        for row in frame.to_dict("records"):
+            row["images"] = list(row["images"])
+            example = DlanExample(**{c: row[c] for c in COLUMNS})
+            if stage is None or example.stage == stage:
+                yield example
+
+
+def chunk_of(example: DlanExample) -> list[list[float | None]]:
+    return json.loads(example.chunk_json) if example.chunk_json else []

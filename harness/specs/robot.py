@@ -1,0 +1,56 @@
+"""Schema for robot configurations: backend, safety envelope, poses, camera. Shared by the real arm and the sim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.specs.base import check, check_choice, check_positive
+
+BACKENDS = ("widowx", "sim", "dry-run")
+ENVELOPE_MODES = ("clip", "reject")
+
+
+@dataclass
+class WorkspaceSpec:
+    """Axis-aligned box the end effector must stay in (metres, robot base frame; table surface at z = 0)."""
+
+    min: list[float] = field(default_factory=lambda: [0.10, -0.20, 0.0])
+    max: list[float] = field(default_factory=lambda: [0.45, 0.25, 0.30])
+
+    def __post_init__(self) -> None:
+        check(len(self.min) == 3 and len(self.max) == 3, "workspace", [self.min, self.max], "min and max of length 3")
+        check(all(a < b for a, b in zip(self.min, self.max, strict=True)), "workspace.max", self.max,
+              "each coordinate greater than workspace.min")
+
+
+@dataclass
+class CameraSpec:
+    width: int = 640
+    height: int = 480
+    device: str = ""  # real robot: e.g. a RealSense serial or /dev/video index; sim: camera name
+
+
+@dataclass
+class RobotSpec:
+    name: str = "???"
+    backend: str = "dry-run"
+    description: str = ""
+    workspace: WorkspaceSpec = field(default_factory=WorkspaceSpec)
+    max_step_cm: float = 5.0  # per-step translation limit (Bridge clips at 5 cm)
+    out_of_envelope: str = "clip"  # clip the command into the envelope, or reject it (no motion)
+    start_ee: list[float] = field(default_factory=lambda: [0.30, -0.09, 0.26])  # Bridge evaluation start pose
+    moving_time_s: float = 1.0
+    ros_version: str = "auto"  # widowx: 1, 2 or auto (whichever interbotix API imports)
+    robot_model: str = "wx250s"
+    camera: CameraSpec = field(default_factory=CameraSpec)
+
+    def __post_init__(self) -> None:
+        check_choice("backend", self.backend, BACKENDS)
+        check_choice("out_of_envelope", self.out_of_envelope, ENVELOPE_MODES)
+        check_positive("max_step_cm", self.max_step_cm)
+        check_positive("moving_time_s", self.moving_time_s)
+        check_choice("ros_version", self.ros_version, ("auto", "1", "2"))
+        check(len(self.start_ee) == 3, "start_ee", self.start_ee, "[x, y, z] in metres")
+        inside = all(lo <= v <= hi for v, lo, hi in zip(self.start_ee, self.workspace.min, self.workspace.max,
+                                                          strict=True))
+        check(inside, "start_ee", self.start_ee, "a point inside the workspace box")
