@@ -6,6 +6,8 @@ from harness.actions.least_likely import (
     LeastLikelyCodec,
     LeastLikelyTokens,
     StaleTokenFileError,
+    chunk_to_digits,
+    digits_to_chunk,
     select_least_likely,
     tokenizer_fingerprint,
 )
@@ -24,7 +26,7 @@ from harness.actions.verbalized import VerbalizedCodec
 
 __all__ = [
     "ActionChunk", "ActionCodec", "ActionParseError", "ActionStep", "LeastLikelyCodec", "LeastLikelyTokens",
-    "StaleTokenFileError", "VerbalizedCodec", "chunk_from_lists", "chunk_to_lists", "direction_words",
+    "StaleTokenFileError", "VerbalizedCodec", "chunk_from_lists", "chunk_to_digits", "digits_to_chunk", "chunk_to_lists", "direction_words",
     "displacement", "fill_gripper", "gripper_event", "make_codec", "merge_deltas", "motion_plan", "quantize",
     "select_least_likely", "tokenizer_fingerprint",
 ]

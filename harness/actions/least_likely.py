@@ -160,6 +160,45 @@ def select_least_likely(model: Any, tokenizer: Any, prompts: Sequence[str], k: i
     )
 
 
+def chunk_to_digits(chunk: Sequence[ActionStep], digits: int = 3, resolution_cm: float = 0.1) -> list[int]:
+    """The model-independent layout: per step 3 axes x `digits` digits, then one gripper digit."""
+    if not chunk:
+        raise ValueError("cannot encode an empty action chunk")
+    offset = 10**digits // 2
+    out: list[int] = []
+    for step in fill_gripper(chunk):
+        for v in step.translation:
+            units = to_units(v, resolution_cm) + offset
+            if not 0 <= units < 10**digits:
+                raise ValueError(f"{100 * v:.1f} cm is outside the least-likely codec's range "
+                                 f"±{offset * resolution_cm:g} cm")
+            out += [int(c) for c in f"{units:0{digits}d}"]
+        out.append(GRIPPER_DIGITS[binarize_gripper(step.gripper)])
+    return out
+
+
+def digits_to_chunk(symbols: Sequence[int], digits: int = 3, resolution_cm: float = 0.1, text: str = "") -> ActionChunk:
+    """Inverse of `chunk_to_digits`; `text` is quoted in errors."""
+    n, offset = 3 * digits + 1, 10**digits // 2
+    if not symbols:
+        raise ActionParseError(text, 0, "no action found")
+    if len(symbols) % n:
+        raise ActionParseError(text, len(text), f"{len(symbols)} symbols is not a whole number of steps of {n}")
+    steps: ActionChunk = []
+    gripper: float | None = None
+    for s in range(0, len(symbols), n):
+        block = symbols[s : s + n]
+        values = []
+        for a in range(3):
+            units = int("".join(str(d) for d in block[a * digits : (a + 1) * digits]))
+            values.append(from_units(units - offset, resolution_cm))
+        if block[-1] not in (0, 1, 2):
+            raise ActionParseError(text, s, f"gripper symbol must be digit 0, 1 or 2, got {block[-1]}")
+        gripper = {0: 0.0, 1: 1.0, 2: gripper}[block[-1]]
+        steps.append(ActionStep(*values, gripper=gripper))
+    return steps
+
+
 class LeastLikelyCodec:
     """Action chunk <-> digit symbols over 10 chosen tokens (as ids, or as their concatenated text)."""
 
@@ -167,24 +206,11 @@ class LeastLikelyCodec:
 
     def __init__(self, tokens: LeastLikelyTokens, digits: int = 3, resolution_cm: float = 0.1):
         self.tokens, self.digits, self.resolution_cm = tokens, digits, resolution_cm
-        self.offset = 10**digits // 2
-        self.symbols_per_step = 3 * digits + 1
         self._digit_of_id = {tid: d for d, tid in enumerate(tokens.ids)}
         self._by_length = sorted(enumerate(tokens.strings), key=lambda ds: -len(ds[1]))
 
     def encode_digits(self, chunk: Sequence[ActionStep]) -> list[int]:
-        if not chunk:
-            raise ValueError("cannot encode an empty action chunk")
-        out: list[int] = []
-        for step in fill_gripper(chunk):
-            for v in step.translation:
-                units = to_units(v, self.resolution_cm) + self.offset
-                if not 0 <= units < 10**self.digits:
-                    lim = self.offset * self.resolution_cm
-                    raise ValueError(f"{100 * v:.1f} cm is outside the least-likely codec's range ±{lim:g} cm")
-                out += [int(c) for c in f"{units:0{self.digits}d}"]
-            out.append(GRIPPER_DIGITS[binarize_gripper(step.gripper)])
-        return out
+        return chunk_to_digits(chunk, self.digits, self.resolution_cm)
 
     def encode_ids(self, chunk: Sequence[ActionStep]) -> list[int]:
         return [self.tokens.ids[d] for d in self.encode_digits(chunk)]
@@ -193,25 +219,7 @@ class LeastLikelyCodec:
         return "".join(self.tokens.strings[d] for d in self.encode_digits(chunk))
 
     def decode_digits(self, digits: Sequence[int], text: str = "") -> ActionChunk:
-        n = self.symbols_per_step
-        if not digits:
-            raise ActionParseError(text, 0, "no action found")
-        if len(digits) % n:
-            raise ActionParseError(text, len(text), f"{len(digits)} symbols is not a whole number of steps of {n}")
-        steps: ActionChunk = []
-        gripper: float | None = None
-        for s in range(0, len(digits), n):
-            block = digits[s : s + n]
-            values = []
-            for a in range(3):
-                units = int("".join(str(d) for d in block[a * self.digits : (a + 1) * self.digits]))
-                values.append(from_units(units - self.offset, self.resolution_cm))
-            g_digit = block[-1]
-            if g_digit not in (0, 1, 2):
-                raise ActionParseError(text, s, f"gripper symbol must be digit 0, 1 or 2, got {g_digit}")
-            gripper = {0: 0.0, 1: 1.0, 2: gripper}[g_digit]
-            steps.append(ActionStep(*values, gripper=gripper))
-        return steps
+        return digits_to_chunk(digits, self.digits, self.resolution_cm, text)
 
     def decode_ids(self, ids: Sequence[int]) -> ActionChunk:
         digits = []

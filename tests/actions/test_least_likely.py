@@ -145,3 +145,12 @@ def test_save_load_and_staleness(tokens, tokenizer, tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(ValueError, match="not a least-likely token file"):
         LeastLikelyTokens.load(tmp_path / "broken.json")
+
+
+def test_digit_layout_needs_no_model():
+    from harness.actions import chunk_to_digits, digits_to_chunk
+
+    chunk = [ActionStep(0.042, -0.01, 0.0, 1.0), ActionStep(0.0, 0.0, 0.05, None)]
+    digits = chunk_to_digits(chunk)
+    assert digits[:10] == [5, 4, 2, 4, 9, 0, 5, 0, 0, 1]
+    assert digits_to_chunk(digits) == quantize(fill_gripper(chunk), 0.1)

@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from harness.paths import REPO_ROOT
-from harness.specs import KINDS, SpecError, list_specs, load, load_model, load_task, resolved_yaml, validate_all
+from harness.specs import (
+    KINDS,
+    SpecError,
+    list_specs,
+    load,
+    load_model,
+    load_task,
+    resolved_yaml,
+    validate_all,
+)
 
 ALL_YAML = sorted((REPO_ROOT / "experiments").glob("*/*.yaml"))
 
