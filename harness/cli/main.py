@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, specs
+from harness.cli import actions, robot, specs
 from harness.cli.common import not_built
 
 app = typer.Typer(rich_markup_mode=None,
@@ -17,6 +17,8 @@ app = typer.Typer(rich_markup_mode=None,
 )
 app.add_typer(specs.app, name="specs")
 app.add_typer(actions.app, name="actions")
+app.command("robot-trials")(robot.robot_trials_cmd)
+app.add_typer(robot.trials_app, name="trials")
 
 
 def _placeholder(name: str, issue: int, what: str) -> None:
@@ -32,8 +34,6 @@ for _name, _issue, _what in [
     ("vqa", 6, "VQA suites through VLMEvalKit"),
     ("logprob", 7, "Fig. 3 log-probabilities"),
     ("forgetting", 7, "The forgetting ablation grid"),
-    ("robot-trials", 8, "Robot trial protocols"),
-    ("trials", 8, "Trial log status and export"),
     ("report", 10, "Regenerating reports from results/"),
     ("bench", 5, "Benchmarks"),
 ]:

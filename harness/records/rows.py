@@ -37,7 +37,7 @@ class TrialRow:
     trial_index: int
     instruction: str
     language: str
-    outcome: str  # success | failure | invalid | skip
+    outcome: str  # success | failure | invalid (redo; not final) | skip
     note: str
     started_at: str
     duration_s: float
@@ -46,6 +46,15 @@ class TrialRow:
     parse_failures: int
     frames_path: str
     log_path: str
+    # Added by the trial log (issue 8); defaults keep older constructors working.
+    attempt: int = 1  # invalid ("redo") rows repeat a trial; the final outcome is the last attempt
+    validator: str = ""
+    proceeds: int = 0  # validator "proceed" decisions (retries are counted above)
+    ik_failures: int = 0
+    envelope_clipped: int = 0
+    envelope_rejected: int = 0
+    stop_reason: str = ""  # policy_done | cycle_budget | time_budget | operator_stop
+    scored_at: str = ""
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from harness.specs.base import check, check_choice, check_positive
 
 # Registry keys: each value names a loader implementation (later issues add theirs, e.g. the simulator's oracle).
-MODEL_TYPES = ("gemma3", "openvla", "ecot", "oracle")
+MODEL_TYPES = ("gemma3", "openvla", "ecot", "oracle", "scripted")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
@@ -53,6 +53,7 @@ class ModelSpec:
     device: str = "auto"
     image_size: int = 896
     generation: GenerationSpec = field(default_factory=GenerationSpec)
+    script: str | None = None  # type scripted: YAML of sub-tasks and their cycle texts (None = the built-in one)
     description: str = ""
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ from harness.specs.base import check, check_choice, check_positive
 
 BACKENDS = ("widowx", "sim", "dry-run")
 ENVELOPE_MODES = ("clip", "reject")
+CAMERA_KINDS = ("realsense", "opencv", "none")
 
 
 @dataclass
@@ -28,6 +29,11 @@ class CameraSpec:
     width: int = 640
     height: int = 480
     device: str = ""  # real robot: e.g. a RealSense serial or /dev/video index; sim: camera name
+    kind: str = "none"  # real robot: realsense (pyrealsense2) or opencv (cv2.VideoCapture); none = no camera
+
+    def __post_init__(self) -> None:
+        check_choice("camera.kind", self.kind, CAMERA_KINDS)
+        check(self.width >= 16 and self.height >= 16, "camera", [self.width, self.height], "width and height >= 16")
 
 
 @dataclass
@@ -40,6 +46,8 @@ class RobotSpec:
     out_of_envelope: str = "clip"  # clip the command into the envelope, or reject it (no motion)
     start_ee: list[float] = field(default_factory=lambda: [0.30, -0.09, 0.26])  # Bridge evaluation start pose
     moving_time_s: float = 1.0
+    start_pitch: float = 0.0  # rad, gripper pitch at the start pose (widowx; calibrate on your table)
+    gripper_delay_s: float = 1.0  # widowx: seconds to wait for the gripper to open/close
     ros_version: str = "auto"  # widowx: 1, 2 or auto (whichever interbotix API imports)
     robot_model: str = "wx250s"
     camera: CameraSpec = field(default_factory=CameraSpec)

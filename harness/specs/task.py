@@ -21,6 +21,20 @@ class VariationSpec:
 
     position_jitter_cm: float = 5.0
     distractors_per_trial: int = 2
+    # Reachable table area objects are placed in (x, y metres, robot base frame; table surface at z = 0).
+    area_min: list[float] = field(default_factory=lambda: [0.22, -0.15])
+    area_max: list[float] = field(default_factory=lambda: [0.40, 0.15])
+    min_spacing_cm: float = 7.0  # centre-to-centre distance between any two objects
+
+    def __post_init__(self) -> None:
+        check_positive("variation.position_jitter_cm", self.position_jitter_cm, allow_zero=True)
+        check(self.distractors_per_trial >= 0, "variation.distractors_per_trial", self.distractors_per_trial,
+              "an integer >= 0")
+        check(len(self.area_min) == 2 and len(self.area_max) == 2, "variation.area_min",
+              [self.area_min, self.area_max], "area_min and area_max of length 2 ([x, y] in metres)")
+        check(all(a < b for a, b in zip(self.area_min, self.area_max, strict=True)), "variation.area_max",
+              self.area_max, "each coordinate greater than variation.area_min")
+        check_positive("variation.min_spacing_cm", self.min_spacing_cm, allow_zero=True)
 
 
 @dataclass

@@ -1,0 +1,21 @@
+"""Robot backends behind one interface. The simulator's backend is built by the CLI (the robot layer does not
+import `harness.sim`)."""
+
+from __future__ import annotations
+
+from harness.robot.backend import RobotBackend
+from harness.specs.robot import RobotSpec
+
+
+def make_backend(robot: RobotSpec) -> RobotBackend:
+    """dry-run and widowx; `sim` lives in harness.sim (see harness.cli.robot)."""
+    if robot.backend == "dry-run":
+        from harness.robot.backends.dry_run import DryRunBackend
+
+        return DryRunBackend(robot)
+    if robot.backend == "widowx":
+        from harness.robot.backends.widowx import WidowXBackend
+
+        return WidowXBackend(robot)
+    raise ValueError(f"robot {robot.name!r}: backend {robot.backend!r} is not built by harness.robot "
+                     "(the simulator comes from harness.sim)")

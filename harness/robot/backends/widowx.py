@@ -1,0 +1,185 @@
+"""The real WidowX 250S through Trossen's `interbotix_xs_modules` (ROS 1 or ROS 2), imported only here.
+
+The two APIs differ where it matters to us:
+
+| | ROS 1 | ROS 2 |
+|---|---|---|
+| import | `interbotix_xs_modules.arm` | `interbotix_xs_modules.xs_robot.arm` (+ `robot_startup`/`robot_shutdown` from `interbotix_common_modules.common_robot.robot`) |
+| gripper | `open()` / `close()` | `release()` / `grasp()` |
+
+Both: `arm.set_ee_cartesian_trajectory(x, y, z, ..., moving_time=...)` moves the end effector in a straight line,
+relative, in a frame with the base's origin and the end effector's yaw (`T_sy`), and returns False - without
+moving - when the path cannot be planned (IK failure). Our steps are in the base frame, so they are rotated by
+the end effector's yaw first. `go_to_home_pose()` / `go_to_sleep_pose()`; `get_ee_pose()` is the 4x4 `T_sb`.
+
+A command's gripper is the state during the step (the merge rule), so it is set before the translation; a gripper
+already in that state is left alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.policy.base import Observation
+from harness.robot.backend import MotionCommand, MotionResult, RobotBackend, SceneSetup
+from harness.robot.camera import Camera, make_camera
+from harness.specs.robot import RobotSpec
+
+log = logging.getLogger(__name__)
+
+INSTALL_HELP = (
+    "the WidowX backend needs Trossen Robotics' interbotix_xs_modules, which is not on PyPI: install the Interbotix "
+    "X-Series arm packages with Trossen's ROS install script (xsarm_amd64_install.sh, ROS 1 Noetic or ROS 2 "
+    "Humble), source the workspace (e.g. `source ~/interbotix_ws/install/setup.bash`), start the arm driver "
+    "(`ros2 launch interbotix_xsarm_control xsarm_control.launch.py robot_model:=wx250s`, or roslaunch on ROS 1), "
+    "and run vlm2vla from that shell with the project installed into the same Python. Without the arm use "
+    "--robot sim or --robot dry-run."
+)
+
+
+@dataclass
+class InterbotixAPI:
+    """What differs between the ROS 1 and ROS 2 flavours."""
+
+    ros_version: str
+    manipulator_cls: Any
+    startup: Any = None  # ROS 2: robot_startup()
+    shutdown: Any = None  # ROS 2: robot_shutdown()
+
+    def open_gripper(self, bot: Any, delay: float) -> None:
+        (bot.gripper.open if self.ros_version == "1" else bot.gripper.release)(delay=delay)
+
+    def close_gripper(self, bot: Any, delay: float) -> None:
+        (bot.gripper.close if self.ros_version == "1" else bot.gripper.grasp)(delay=delay)
+
+
+def load_interbotix(ros_version: str = "auto") -> InterbotixAPI:
+    """Import the interbotix flavour asked for (auto: ROS 2 first, then ROS 1); a clear error if neither imports."""
+    errors = []
+    for version in (("2", "1") if ros_version == "auto" else (ros_version,)):
+        try:
+            if version == "2":
+                arm = importlib.import_module("interbotix_xs_modules.xs_robot.arm")
+                try:
+                    robot = importlib.import_module("interbotix_common_modules.common_robot.robot")
+                    startup, shutdown = robot.robot_startup, robot.robot_shutdown
+                except ImportError:  # older ROS 2 releases start the node in the constructor
+                    startup = shutdown = None
+                return InterbotixAPI("2", arm.InterbotixManipulatorXS, startup, shutdown)
+            arm = importlib.import_module("interbotix_xs_modules.arm")
+            return InterbotixAPI("1", arm.InterbotixManipulatorXS)
+        except (ImportError, AttributeError) as e:
+            errors.append(f"ROS {version}: {e}")
+    raise RuntimeError(f"{INSTALL_HELP} (ros_version={ros_version!r}; tried {'; '.join(errors)})")
+
+
+def base_to_tsy(dx: float, dy: float, yaw: float) -> tuple[float, float]:
+    """A base-frame horizontal step expressed in `T_sy` (the base frame turned by the end effector's yaw)."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    return (c * dx + s * dy, -s * dx + c * dy)
+
+
+class WidowXBackend(RobotBackend):
+    name = "widowx"
+
+    def __init__(self, robot: RobotSpec, camera: Camera | None = None, api: InterbotixAPI | None = None):
+        self.robot = robot
+        self._camera = camera
+        self._api = api
+        self.bot: Any = None
+        self.gripper: float | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    def connect(self) -> None:
+        if self.bot is not None:
+            return
+        self._api = self._api or load_interbotix(self.robot.ros_version)
+        self.bot = self._api.manipulator_cls(robot_model=self.robot.robot_model, group_name="arm",
+                                             gripper_name="gripper")
+        if self._api.startup is not None:
+            self._api.startup()
+        if self._camera is None:
+            self._camera = make_camera(self.robot.camera)
+        log.info("widowx: connected (interbotix ROS %s, %s)", self._api.ros_version, self.robot.robot_model)
+
+    def disconnect(self) -> None:
+        try:
+            if self._camera is not None:
+                self._camera.close()
+        finally:
+            self._camera = None
+            if self.bot is not None and self._api is not None and self._api.shutdown is not None:
+                self._api.shutdown()
+            self.bot = None
+
+    def sleep(self) -> None:
+        """Home, then sleep (Trossen's order: it keeps the arm clear of the table). Safe to call repeatedly."""
+        if self.bot is None:
+            return
+        self.bot.arm.go_to_home_pose()
+        self.bot.arm.go_to_sleep_pose()
+        log.info("widowx: sleep pose")
+
+    # ---------------------------------------------------------------- trial
+    def reset(self, scene: SceneSetup) -> Observation:
+        self._require()
+        self._set_gripper(1.0)
+        self.bot.arm.go_to_home_pose()
+        x, y, z = self.robot.start_ee
+        result = self.bot.arm.set_ee_pose_components(x=x, y=y, z=z, pitch=self.robot.start_pitch)
+        ok = result[1] if isinstance(result, tuple) else bool(result)
+        if not ok:
+            raise RuntimeError(f"the arm cannot reach the start pose start_ee={self.robot.start_ee}, "
+                               f"start_pitch={self.robot.start_pitch} (IK failed); change them in the robot config")
+        return self.observe()
+
+    def observe(self) -> Observation:
+        self._require()
+        assert self._camera is not None
+        return Observation(image=self._camera.read(), ee_position=self._ee(), gripper=self.gripper)
+
+    def move(self, command: MotionCommand) -> MotionResult:
+        self._require()
+        if command.gripper is not None:
+            self._set_gripper(1.0 if command.gripper >= 0.5 else 0.0)
+        if (command.dx, command.dy, command.dz) == (0.0, 0.0, 0.0):
+            return MotionResult(True, "", self._ee())
+        x, y = base_to_tsy(command.dx, command.dy, self._yaw())
+        ok = self.bot.arm.set_ee_cartesian_trajectory(x=x, y=y, z=command.dz, moving_time=self.robot.moving_time_s)
+        if ok is False:
+            log.warning("widowx: IK failure for step (%.4f, %.4f, %.4f) m: no motion", command.dx, command.dy,
+                        command.dz)
+            return MotionResult(False, "ik_failure", self._ee())
+        return MotionResult(True, "", self._ee())
+
+    # ---------------------------------------------------------------- helpers
+    def _require(self) -> None:
+        if self.bot is None:
+            raise RuntimeError("the WidowX backend is not connected (use it as a context manager)")
+
+    def _set_gripper(self, state: float) -> None:
+        if state == self.gripper:
+            return
+        assert self._api is not None
+        if state >= 0.5:
+            self._api.open_gripper(self.bot, self.robot.gripper_delay_s)
+        else:
+            self._api.close_gripper(self.bot, self.robot.gripper_delay_s)
+        self.gripper = state
+
+    def _pose(self) -> np.ndarray:
+        return np.asarray(self.bot.arm.get_ee_pose(), dtype=float)
+
+    def _ee(self) -> tuple[float, float, float]:
+        p = self._pose()[:3, 3]
+        return (float(p[0]), float(p[1]), float(p[2]))
+
+    def _yaw(self) -> float:
+        r = self._pose()[:3, :3]
+        return math.atan2(r[1, 0], r[0, 0])

@@ -1,0 +1,154 @@
+"""The operator console: plain terminal I/O (works over ssh, a pty or a pipe), one prompt at a time.
+
+Every answer is a line (a letter or the word, then Enter); anything else re-prompts - a bad keystroke never crashes
+the session or records a wrong score. While a trial runs on a terminal, `x` + Enter stops it early (the current
+step finishes). End of input (Ctrl-D, a closed pipe) raises `OperatorQuit`: the session stops safely, as if the
+operator had chosen to quit.
+"""
+
+from __future__ import annotations
+
+import select
+import sys
+from collections.abc import Mapping
+from typing import TextIO
+
+from harness.policy.base import Decision, Observation, Validator
+from harness.robot.backend import SceneSetup
+
+SCORES = {"s": "success", "f": "failure", "i": "invalid", "k": "skip"}
+
+
+class OperatorQuit(Exception):
+    """The operator ended the session (or input closed)."""
+
+
+class OperatorConsole:
+    def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None, poll_stop: bool | None = None):
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.poll_stop = self._isatty() if poll_stop is None else poll_stop
+        self._stop = False
+
+    def _isatty(self) -> bool:
+        try:
+            return self.stdin.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    # ---------------------------------------------------------------- output
+    def say(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def session_header(self, task: str, robot: str, models: int, trials: int, operator: str, validator: str,
+                       resumed: int) -> None:
+        self.say(f"== {task} on {robot}: {trials} trials x {models} {'policies' if models > 1 else 'policy'}, "
+                 f"operator {operator}, validator {validator}")
+        if resumed:
+            self.say(f"   resuming: {resumed} trial(s) already scored in the log are not run again")
+        if operator == "human":
+            self.say("   during a trial: type x + Enter to stop it early; Ctrl-C pauses (arm to sleep pose)")
+
+    def trial_header(self, trial_index: int, trials: int, label: str, progress: Mapping[str, tuple[int, int]],
+                     scene: SceneSetup, success_text: str, attempt_note: str = "") -> None:
+        per_model = " | ".join(f"{lab}: {done}/{n} scored" for lab, (done, n) in sorted(progress.items()))
+        self.say("")
+        self.say(f"-- trial {trial_index + 1} of {trials} -- {label}{attempt_note} -- {per_model}")
+        self.say(f"   scene: {scene.describe()}")
+        if scene.distractors:
+            self.say(f"   distractors: {', '.join(scene.distractors)}")
+        self.say(f"   instruction ({scene.language}): {scene.instruction}")
+        self.say(f"   success: {success_text}")
+
+    def cycle_line(self, line: Mapping) -> None:
+        """The live line of one cycle: sub-task, plan, action, envelope, validator decision."""
+        parts = [f"   cycle {line.get('cycle')}", f"sub-task: {line.get('subtask', '')}",
+                 f"plan: {line.get('plan', '')}", f"action: {line.get('action_text', '')}"]
+        if line.get("parse_error"):
+            parts.append("MALFORMED, nothing moved")
+        else:
+            verdicts = [s.get("verdict") for s in line.get("steps", [])]
+            ik = sum(1 for s in line.get("steps", []) if s.get("reason") == "ik_failure")
+            moved = sum(1 for s in line.get("steps", []) if s.get("executed"))
+            extra = [f"{verdicts.count(v)} {v}" for v in ("clipped", "rejected") if v in verdicts]
+            extra += [f"{ik} IK failure(s)"] if ik else []
+            parts.append(f"{moved} step(s) moved" + (f" ({', '.join(extra)})" if extra else ""))
+        if line.get("stopped"):
+            parts.append("STOPPED by operator")
+        elif decision := line.get("decision"):
+            parts.append(f"{decision['action']}" + (f" ({decision['reason']})" if decision.get("reason") else ""))
+        self.say(" | ".join(str(p) for p in parts))
+
+    # ---------------------------------------------------------------- input
+    def _readline(self) -> str:
+        line = self.stdin.readline()
+        if line == "":
+            raise OperatorQuit("input closed")
+        return line.strip()
+
+    def ask(self, prompt: str, choices: Mapping[str, str]) -> str:
+        """Ask until the answer is one of `choices` (key letter or its word); return the word."""
+        words = {w.lower(): w for w in choices.values()}
+        while True:
+            self.stdout.write(prompt)
+            self.stdout.flush()
+            answer = self._readline().lower()
+            if answer in choices:
+                return choices[answer]
+            if answer in words:
+                return words[answer]
+            options = ", ".join(f"{k} = {w}" for k, w in choices.items())
+            self.say(f"   '{answer}' is not an answer here; type one of: {options}")
+
+    def ask_score(self) -> tuple[str, str]:
+        outcome = self.ask("score: [s]uccess [f]ailure [i]nvalid (redo later) s[k]ip > ", SCORES)
+        self.stdout.write("note (Enter for none) > ")
+        self.stdout.flush()
+        note = self._readline()
+        return outcome, note
+
+    def ask_quit(self) -> bool:
+        """After Ctrl-C: quit the session (True) or go on (False)?"""
+        return self.ask("paused: the arm is in its sleep pose. quit the session? [y]es / [n]o > ",
+                        {"y": "yes", "n": "no"}) == "yes"
+
+    def ask_subtask(self, subtask: str, next_subtask: str | None) -> tuple[str, str]:
+        then = f" (next: {next_subtask})" if next_subtask else " (the last one)"
+        answer = self.ask(f"   sub-task '{subtask}' done{then}? [p]roceed / [r]etry > ", {"p": "proceed", "r": "retry"})
+        return answer, "operator judged the sub-task " + ("done" if answer == "proceed" else "not done")
+
+    # ---------------------------------------------------------------- stop early
+    def start_trial(self) -> None:
+        self._stop = False
+
+    def stop_requested(self) -> bool:
+        """Non-blocking: has the operator typed `x` + Enter since the trial started? Polls a terminal only."""
+        if self._stop or not self.poll_stop:
+            return self._stop
+        try:
+            while select.select([self.stdin], [], [], 0)[0]:
+                line = self.stdin.readline()
+                if line == "":
+                    break
+                if line.strip().lower() in ("x", "stop"):
+                    self._stop = True
+                    self.say("   stopping after the current step ...")
+                    break
+                self.say(f"   (ignored {line.strip()!r} while the trial runs; type x + Enter to stop it)")
+        except (OSError, ValueError):
+            pass
+        return self._stop
+
+
+class OperatorValidator(Validator):
+    """The operator answers retry or proceed after each executed chunk (the console asks)."""
+
+    name = "operator"
+
+    def __init__(self, console: OperatorConsole):
+        self.console = console
+
+    def decide(self, before: Observation, after: Observation, subtask: str, next_subtask: str | None) -> Decision:
+        action, reason = self.console.ask_subtask(subtask, next_subtask)
+        return Decision(action, reason, self.name)  # type: ignore[arg-type]

@@ -1,0 +1,208 @@
+"""A trial session: one task, one or more models on the same seeded schedule, blind and interleaved.
+
+    with backend:                                  # sleep pose + disconnect on any exit
+        for each pass until every trial has a final score (invalid ones come back in the next pass):
+            for trial k, for each model in the blind order of k, unless the log already has its final score:
+                show the trial (label only), run it in closed loop, score it (operator or the backend's
+                detector), commit the score to the trial log at once
+    reveal which label was which model
+
+Ctrl-C anywhere puts the arm in its sleep pose and asks whether to quit; an interrupted trial is simply not
+scored, so the next run (or the next pass) does it again. Nothing but a given score is ever written as one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.paths import REPO_ROOT
+from harness.policy.base import Policy, Validator
+from harness.robot.backend import RobotBackend, SceneSetup
+from harness.robot.console import OperatorConsole, OperatorQuit
+from harness.robot.envelope import Envelope
+from harness.robot.runner import TrialResult, run_trial
+from harness.robot.schedule import BlindPlan, blind_plan, trial_schedule
+from harness.robot.triallog import TrialLog, TrialRecord
+from harness.specs.robot import RobotSpec
+from harness.specs.task import TaskSpec
+
+OPERATORS = ("human", "auto")
+
+
+@dataclass
+class SessionConfig:
+    task: TaskSpec
+    robot: RobotSpec
+    models: list[str]
+    operator: str = "human"
+    trials: int | None = None  # default: the task's
+    session_seed: int = 0
+    schedule_seed: int | None = None  # default: the task's
+    validator: str = "none"
+    out_dir: Path = field(default_factory=lambda: Path("results") / "robot")  # trial directories go under here
+
+    def __post_init__(self) -> None:
+        if self.operator not in OPERATORS:
+            raise ValueError(f"--operator {self.operator!r}: choose one of {', '.join(OPERATORS)}")
+        self.trials = self.task.trials if self.trials is None else self.trials
+        if self.trials <= 0:
+            raise ValueError(f"--trials must be > 0, got {self.trials}")
+        if self.schedule_seed is None:
+            self.schedule_seed = self.task.schedule_seed
+
+
+@dataclass
+class SessionSummary:
+    session_id: str
+    plan: BlindPlan
+    scored: int = 0  # scores given in this session (final or invalid)
+    end_reason: str = "complete"  # complete | operator_quit
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> outcome -> count (this session)
+
+
+def has_success_detector(backend: RobotBackend) -> bool:
+    return type(backend).success is not RobotBackend.success
+
+
+def _rel(path: str | Path) -> str:
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p)
+
+
+class Session:
+    def __init__(self, cfg: SessionConfig, backend: RobotBackend, policy_for: Callable[[str], Policy],
+                 validator: Validator, log: TrialLog, console: OperatorConsole, session_id: str | None = None):
+        if cfg.operator == "auto" and not has_success_detector(backend):
+            raise ValueError(f"--operator auto needs a backend with its own success detector; {backend.name!r} has "
+                             "none (use --robot sim, or --operator human)")
+        self.cfg, self.backend, self.policy_for, self.validator = cfg, backend, policy_for, validator
+        self.log, self.console = log, console
+        self.envelope = Envelope(cfg.robot)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        self.session_id = session_id or f"{stamp}-{cfg.task.name}-{secrets.token_hex(2)}"
+        self.plan = blind_plan(cfg.models, cfg.trials, cfg.session_seed)  # type: ignore[arg-type]
+        self.scenes = trial_schedule(cfg.task, cfg.trials, cfg.schedule_seed)
+
+    # ---------------------------------------------------------------- bookkeeping
+    def _scored(self) -> dict[str, set[int]]:
+        c = self.cfg
+        return {m: self.log.scored(c.task.name, m, c.schedule_seed) for m in c.models}  # type: ignore[arg-type]
+
+    def _pending(self) -> list[tuple[int, str]]:
+        scored = self._scored()
+        return [(k, m) for k in range(self.cfg.trials) for m in self.plan.order[k]  # type: ignore[arg-type]
+                if k not in scored[m]]
+
+    def _progress(self) -> dict[str, tuple[int, int]]:
+        n = self.cfg.trials
+        return {self.plan.labels[m]: (len([k for k in s if k < n]), n) for m, s in self._scored().items()}  # type: ignore[misc]
+
+    def _trial_dir(self, model: str, k: int) -> Path:
+        base = Path(self.cfg.out_dir) / self.session_id / model / f"trial-{k:03d}"
+        d, run = base, 1
+        while d.exists():
+            run += 1
+            d = base.with_name(f"{base.name}-r{run}")
+        return d
+
+    # ---------------------------------------------------------------- the loop
+    def run(self) -> SessionSummary:
+        c = self.cfg
+        summary = SessionSummary(self.session_id, self.plan)
+        resumed = sum(len(s) for s in self._scored().values())
+        self.log.start_session(self.session_id, c.task.name, c.models, self.plan.labels, c.robot.name, c.operator,
+                               c.validator, c.session_seed, c.schedule_seed, c.trials)  # type: ignore[arg-type]
+        self.console.session_header(c.task.name, c.robot.name, len(c.models), c.trials, c.operator,  # type: ignore[arg-type]
+                                    c.validator, resumed)
+        try:
+            with self.backend:
+                while pending := self._pending():
+                    for k, model in pending:
+                        if k in self._scored()[model]:
+                            continue
+                        self._one(k, model, summary)
+        except OperatorQuit:
+            summary.end_reason = "operator_quit"
+        except BaseException as e:
+            summary.end_reason = f"error: {type(e).__name__}: {e}"[:500]
+            raise
+        finally:
+            self.log.end_session(self.session_id, summary.end_reason)
+        remaining = len(self._pending())
+        self.console.say("")
+        self.console.say(f"== session {self.session_id} {summary.end_reason}: {summary.scored} score(s) recorded, "
+                         f"{remaining} trial(s) still to run")
+        self.console.say(f"   blind labels: {self.plan.reveal()}")
+        for model, counts in summary.outcomes.items():
+            self.console.say(f"   {model}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+        return summary
+
+    def _one(self, k: int, model: str, summary: SessionSummary) -> None:
+        """Run and score trial k of `model`; Ctrl-C pauses and asks (raises OperatorQuit to end the session)."""
+        c, scene = self.cfg, self.scenes[k]
+        label = self.plan.labels[model]
+        self.console.trial_header(k, c.trials, label, self._progress(), scene, c.task.success_text)  # type: ignore[arg-type]
+        try:
+            result = self._run(model, scene, k)
+        except KeyboardInterrupt:
+            self._pause()  # not scored: this trial is run again
+            return
+        while True:
+            try:
+                outcome, note = self._score()
+                break
+            except KeyboardInterrupt:
+                self._pause()
+        rec = self.log.record(TrialRecord(
+            session_id=self.session_id, task=c.task.name, model=model, robot=c.robot.name, operator=c.operator,
+            blind_label=label, schedule_seed=c.schedule_seed, trial_index=k, instruction=scene.instruction,  # type: ignore[arg-type]
+            language=scene.language, outcome=outcome, note=note,
+            started_at=datetime.fromtimestamp(result.started_at, UTC).isoformat(timespec="seconds"),
+            duration_s=round(result.duration_s, 3), cycles=result.cycles, retries=result.retries,
+            parse_failures=result.parse_failures, proceeds=result.proceeds, ik_failures=result.ik_failures,
+            envelope_clipped=result.envelope_clipped, envelope_rejected=result.envelope_rejected,
+            validator=self.validator.name, stop_reason=result.stop_reason, decisions=result.decisions,
+            scene={"positions": {n: list(p) for n, p in scene.positions.items()}, "distractors": scene.distractors},
+            frames_path=_rel(result.gif_path) if result.gif_path else _rel(result.frames_path),
+            log_path=_rel(result.log_path)))
+        summary.scored += 1
+        counts = summary.outcomes.setdefault(model, {})
+        counts[outcome] = counts.get(outcome, 0) + 1
+        self.console.say(f"   recorded: trial {k + 1} {label} = {outcome}"
+                         + (f" (attempt {rec.attempt})" if rec.attempt > 1 else "")
+                         + (" - it will be run again" if outcome == "invalid" else ""))
+
+    def _run(self, model: str, scene: SceneSetup, k: int) -> TrialResult:
+        policy = self.policy_for(model)
+        self.console.start_trial()
+        return run_trial(policy, self.backend, self.validator, self.envelope, self.cfg.task, scene,
+                         self._trial_dir(model, k), tuple(self.cfg.robot.start_ee),  # type: ignore[arg-type]
+                         stop=self.console, on_cycle=self.console.cycle_line)
+
+    def _score(self) -> tuple[str, str]:
+        if self.cfg.operator == "human":
+            return self.console.ask_score()
+        ok = self.backend.success()
+        if ok is None:
+            raise RuntimeError(f"backend {self.backend.name!r} returned no success verdict (--operator auto)")
+        outcome = "success" if ok else "failure"
+        self.console.say(f"   auto score: {outcome}")
+        return outcome, "scored by the backend's success detector"
+
+    def _pause(self) -> None:
+        """Ctrl-C: arm to its sleep pose first, then ask. A second Ctrl-C (or closed input) quits."""
+        self.backend.sleep()
+        self.console.say("")
+        try:
+            quit_ = self.console.ask_quit()
+        except KeyboardInterrupt:
+            quit_ = True
+        if quit_:
+            raise OperatorQuit("operator quit")

@@ -1,0 +1,259 @@
+"""The durable trial log: one SQLite row per scored trial, committed the moment the score is given.
+
+SQLite in WAL mode with `synchronous=FULL`: a committed score survives a kill -9 of the session (and a power cut).
+A row is written in one transaction, so a kill leaves either the whole row or nothing. Keys:
+
+- `UNIQUE(task, model, schedule_seed, trial_index, attempt)`: an attempt is recorded once;
+- a partial unique index on (task, model, schedule_seed, trial_index) over final outcomes (success, failure,
+  skip): a trial has at most one final score, whatever happens. `invalid` rows ("redo this trial") may repeat,
+  each with the next attempt number; the trial stays unscored until a final outcome arrives.
+
+Resume: the trials still to run are those without a final outcome, per (task, model, schedule seed).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.paths import results_dir
+from harness.records import TrialRow, write_rows
+
+OUTCOMES = ("success", "failure", "invalid", "skip")
+FINAL = ("success", "failure", "skip")
+SCHEMA_VERSION = 1
+
+
+def default_db() -> Path:
+    return results_dir() / "robot" / "trials.sqlite"
+
+
+def default_csv() -> Path:
+    return results_dir() / "robot" / "trials.csv"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class TrialRecord:
+    """Everything recorded about one scored trial (the `trials` table; export keeps the `TrialRow` columns)."""
+
+    session_id: str
+    task: str
+    model: str
+    robot: str
+    operator: str  # human | auto
+    blind_label: str
+    schedule_seed: int
+    trial_index: int
+    instruction: str
+    language: str
+    outcome: str
+    note: str = ""
+    started_at: str = ""
+    duration_s: float = 0.0
+    cycles: int = 0
+    retries: int = 0  # validator decisions "retry"
+    parse_failures: int = 0
+    proceeds: int = 0  # validator decisions "proceed"
+    ik_failures: int = 0
+    envelope_clipped: int = 0
+    envelope_rejected: int = 0
+    validator: str = ""
+    stop_reason: str = ""  # policy_done | cycle_budget | time_budget | operator_stop
+    decisions: list[dict] = field(default_factory=list)  # per cycle: {cycle, action, reason, source}
+    scene: dict = field(default_factory=dict)
+    frames_path: str = ""
+    log_path: str = ""
+    attempt: int = 0  # set by the log when the row is written
+    scored_at: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome {self.outcome!r} is not one of {', '.join(OUTCOMES)}")
+
+
+_JSON_FIELDS = {"decisions", "scene"}
+_COLUMNS = [f.name for f in fields(TrialRecord)]
+_SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}  # anything else is JSON text
+_COLUMN_TYPES = {f.name: _SQL_TYPES.get(str(f.type), "TEXT") for f in fields(TrialRecord)}
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY, task TEXT NOT NULL, models TEXT NOT NULL, labels TEXT NOT NULL,
+    robot TEXT NOT NULL, operator TEXT NOT NULL, validator TEXT NOT NULL, session_seed INTEGER NOT NULL,
+    schedule_seed INTEGER NOT NULL, trials INTEGER NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,
+    end_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(f"{c} {_COLUMN_TYPES[c]} NOT NULL" for c in _COLUMNS)},
+    CHECK (outcome IN ({", ".join(repr(o) for o in OUTCOMES)})),
+    UNIQUE (task, model, schedule_seed, trial_index, attempt)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_final_score ON trials (task, model, schedule_seed, trial_index)
+    WHERE outcome IN ({", ".join(repr(o) for o in FINAL)});
+"""
+
+
+class DuplicateScoreError(RuntimeError):
+    """A final score for this trial is already in the log (it is never overwritten)."""
+
+
+@dataclass
+class Progress:
+    task: str
+    model: str
+    schedule_seed: int
+    planned: int
+    success: int = 0
+    failure: int = 0
+    skip: int = 0
+    invalid: int = 0
+
+    @property
+    def scored(self) -> int:
+        return self.success + self.failure + self.skip
+
+    @property
+    def success_rate(self) -> float | None:
+        n = self.success + self.failure
+        return self.success / n if n else None
+
+
+class TrialLog:
+    """The trial database. Open it with `TrialLog(path)`; every write is its own committed transaction."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_db()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.executescript(_DDL)
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as e:
+            raise RuntimeError(f"{self.path}: not a usable trial database ({e}); pass another --db or move the "
+                               "file away") from e
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> TrialLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # ---------------------------------------------------------------- sessions
+    def start_session(self, session_id: str, task: str, models: list[str], labels: dict[str, str], robot: str,
+                      operator: str, validator: str, session_seed: int, schedule_seed: int, trials: int) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)",
+                      (session_id, task, json.dumps(models), json.dumps(labels), robot, operator, validator,
+                       session_seed, schedule_seed, trials, now_iso()))
+
+    def end_session(self, session_id: str, reason: str) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE sessions SET ended_at = ?, end_reason = ? WHERE session_id = ?",
+                      (now_iso(), reason, session_id))
+
+    # ---------------------------------------------------------------- trials
+    def record(self, rec: TrialRecord) -> TrialRecord:
+        """Commit one scored trial and return it with its attempt number. Raises `DuplicateScoreError` if the
+        trial already has a final score (nothing is written then)."""
+        with self._tx() as c:
+            key = (rec.task, rec.model, rec.schedule_seed, rec.trial_index)
+            final = c.execute(f"SELECT outcome FROM trials WHERE task=? AND model=? AND schedule_seed=? AND "
+                              f"trial_index=? AND outcome IN ({','.join('?' * len(FINAL))})", (*key, *FINAL)).fetchone()
+            if final:
+                raise DuplicateScoreError(f"trial {rec.trial_index} of {rec.task}/{rec.model} (schedule seed "
+                                          f"{rec.schedule_seed}) is already scored {final[0]!r}")
+            last = c.execute("SELECT MAX(attempt) FROM trials WHERE task=? AND model=? AND schedule_seed=? AND "
+                             "trial_index=?", key).fetchone()[0]
+            rec.attempt = (last or 0) + 1
+            rec.scored_at = rec.scored_at or now_iso()
+            values = [json.dumps(getattr(rec, c_)) if c_ in _JSON_FIELDS else getattr(rec, c_) for c_ in _COLUMNS]
+            c.execute(f"INSERT INTO trials ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", values)
+        return rec
+
+    def rows(self, task: str | None = None, model: str | None = None) -> list[TrialRecord]:
+        where, args = [], []
+        for col, val in (("task", task), ("model", model)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM trials"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        out = []
+        for row in self.conn.execute(sql + " ORDER BY task, model, schedule_seed, trial_index, attempt", args):
+            data = {c: (json.loads(v) if c in _JSON_FIELDS else v) for c, v in zip(_COLUMNS, row, strict=True)}
+            out.append(TrialRecord(**data))
+        return out
+
+    def scored(self, task: str, model: str, schedule_seed: int) -> set[int]:
+        """Trial indices with a final outcome."""
+        cur = self.conn.execute(f"SELECT trial_index FROM trials WHERE task=? AND model=? AND schedule_seed=? AND "
+                                f"outcome IN ({','.join('?' * len(FINAL))})", (task, model, schedule_seed, *FINAL))
+        return {r[0] for r in cur}
+
+    def first_unscored(self, task: str, model: str, schedule_seed: int, trials: int) -> int | None:
+        done = self.scored(task, model, schedule_seed)
+        return next((k for k in range(trials) if k not in done), None)
+
+    def progress(self) -> list[Progress]:
+        """Per task x model x schedule seed: planned trials (the largest session) and outcome counts."""
+        planned: dict[tuple[str, str, int], int] = {}
+        for task, models, seed, trials in self.conn.execute(
+                "SELECT task, models, schedule_seed, trials FROM sessions"):
+            for m in json.loads(models):
+                key = (task, m, seed)
+                planned[key] = max(planned.get(key, 0), trials)
+        counts: dict[tuple[str, str, int], Progress] = {}
+        for task, model, seed, outcome, n in self.conn.execute(
+                "SELECT task, model, schedule_seed, outcome, COUNT(*) FROM trials GROUP BY 1, 2, 3, 4"):
+            p = counts.setdefault((task, model, seed), Progress(task, model, seed, planned.get((task, model, seed), 0)))
+            setattr(p, outcome, n)
+        for key, n in planned.items():
+            counts.setdefault(key, Progress(*key, n))
+        return [counts[k] for k in sorted(counts)]
+
+    def session_labels(self, session_id: str) -> dict[str, str]:
+        row = self.conn.execute("SELECT labels FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    # ---------------------------------------------------------------- export
+    def export_rows(self) -> list[TrialRow]:
+        names = [f.name for f in fields(TrialRow)]
+        return [TrialRow(**{n: getattr(r, n) for n in names}) for r in self.rows()]
+
+    def export_csv(self, path: str | Path | None = None) -> Path:
+        """Write every recorded trial (all attempts; reports keep final outcomes) as `TrialRow` CSV, atomically."""
+        return write_rows(path if path is not None else default_csv(), self.export_rows(), TrialRow)
+
+
+def count_outcomes(records: Iterable[TrialRecord]) -> dict[str, int]:
+    out = dict.fromkeys(OUTCOMES, 0)
+    for r in records:
+        out[r.outcome] += 1
+    return out
