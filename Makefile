@@ -23,6 +23,7 @@ SUITE    ?= paper
 DATA     ?= results/data/dlan
 SOURCE   ?= results/data/bridge-fixture
 OUT      ?=
+DB       ?=
 ARGS     ?=
 
 export MUJOCO_GL ?= egl
@@ -61,7 +62,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions
+DEMO_STAGES := demo-specs demo-actions demo-robot
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -76,8 +77,18 @@ demo-actions: setup
 	$(CLI) actions plan '[[0.042, 0.01, -0.035, 0.0], [0.0, 0.0, -0.02, 0.0]]'
 	$(CLI) actions merge '[[0.01,0,0,1],[0.01,0,0,1],[0.01,0,0,1],[0,0,-0.01,1],[0,0,0,0]]'
 
+# A scored session on the dry-run robot with the scripted policy (one malformed text, one clipped step): the
+# operator's answers come from a pipe (success + note, then failure); then progress and the CSV export.
+DEMO_ROBOT_DB := results/robot/demo-trials.sqlite
+demo-robot: setup
+	rm -f $(DEMO_ROBOT_DB) $(DEMO_ROBOT_DB)-wal $(DEMO_ROBOT_DB)-shm
+	printf 's\ngrasped on the first try\nf\n\n' | $(CLI) robot-trials --task pickup --model scripted --robot dry-run \
+		--operator human --trials 2 --db $(DEMO_ROBOT_DB)
+	$(CLI) trials status --db $(DEMO_ROBOT_DB)
+	$(CLI) trials export --db $(DEMO_ROBOT_DB) --out results/robot/demo-trials.csv
+
 # ---------------------------------------------------------------- user-facing targets
-.PHONY: data train vqa robot-trials reports bench
+.PHONY: data train vqa robot-trials trials-status trials-export reports bench
 data: setup-all ## build D_lan: make data SOURCE=path/to/bridge/raw [OUT=dir]
 	$(CLI) data build --source $(SOURCE) $(if $(OUT),--out $(OUT)) $(ARGS)
 
@@ -87,8 +98,14 @@ train: setup-all ## fine-tune: make train MODEL=vlm2vla DATA=results/data/dlan [
 vqa: setup-all ## VQA suite through VLMEvalKit: make vqa MODEL=vlm2vla [SUITE=paper|embedded]
 	$(CLI) vqa --model $(MODEL) --suite $(SUITE) $(ARGS)
 
-robot-trials: setup-all ## make robot-trials TASK=pickup MODEL=vlm2vla ROBOT=widowx|sim|dry-run OPERATOR=human|auto [TRIALS=N]
-	$(CLI) robot-trials --task $(TASK) --model $(MODEL) --robot $(ROBOT) --operator $(OPERATOR) $(if $(TRIALS),--trials $(TRIALS)) $(ARGS)
+robot-trials: setup-all ## make robot-trials TASK=pickup MODEL=vlm2vla[,vlm2vla-at] ROBOT=widowx|sim|dry-run OPERATOR=human|auto [TRIALS=N] [DB=path]
+	$(CLI) robot-trials --task $(TASK) --model $(MODEL) --robot $(ROBOT) --operator $(OPERATOR) $(if $(TRIALS),--trials $(TRIALS)) $(if $(DB),--db $(DB)) $(ARGS)
+
+trials-status: setup ## progress of the trial log per task x model [DB=path]
+	$(CLI) trials status $(if $(DB),--db $(DB))
+
+trials-export: setup ## write results/robot/trials.csv from the trial log [DB=path]
+	$(CLI) trials export $(if $(DB),--db $(DB))
 
 reports: setup-all ## regenerate reports/ from results/
 	$(CLI) report $(ARGS)

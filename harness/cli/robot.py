@@ -99,15 +99,18 @@ def robot_trials_cmd(
     except SpecError as e:
         fail(str(e), 2)
     console = OperatorConsole()
+    judge = _validator(validator, console)
     backend = _backend(robot_spec, task_spec)
     policies = {s.name: _policy(s, backend, robot_spec) for s in model_specs}  # before anything moves
     try:
         cfg = SessionConfig(task_spec, robot_spec, names, operator, trials, session_seed, schedule_seed, validator,
                             out if out is not None else results_dir() / "robot")
         with TrialLog(db if db is not None else default_db()) as log:
-            session = Session(cfg, backend, policies.__getitem__, _validator(validator, console), log, console)
+            session = Session(cfg, backend, policies.__getitem__, judge, log, console)
             summary = session.run()
-    except (ValueError, RuntimeError) as e:
+    except typer.Exit:
+        raise
+    except (ValueError, RuntimeError) as e:  # bad arguments (2); hardware or software missing/failing (1)
         fail(str(e), 2 if isinstance(e, ValueError) else 1)
     console.say(f"   trial log: {db if db is not None else default_db()} (session {summary.session_id})")
 

@@ -66,7 +66,8 @@ class OperatorConsole:
         parts = [f"   cycle {line.get('cycle')}", f"sub-task: {line.get('subtask', '')}",
                  f"plan: {line.get('plan', '')}", f"action: {line.get('action_text', '')}"]
         if line.get("parse_error"):
-            parts.append("MALFORMED, nothing moved")
+            reason = str(line["parse_error"]).split(": ", 1)[-1].split(";")[0]
+            parts.append(f"MALFORMED ({reason[:70]}), nothing moved")
         else:
             verdicts = [s.get("verdict") for s in line.get("steps", [])]
             ik = sum(1 for s in line.get("steps", []) if s.get("reason") == "ik_failure")
@@ -76,6 +77,8 @@ class OperatorConsole:
             parts.append(f"{moved} step(s) moved" + (f" ({', '.join(extra)})" if extra else ""))
         if line.get("stopped"):
             parts.append("STOPPED by operator")
+        elif line.get("parse_error"):
+            parts.append("retry")
         elif decision := line.get("decision"):
             parts.append(f"{decision['action']}" + (f" ({decision['reason']})" if decision.get("reason") else ""))
         self.say(" | ".join(str(p) for p in parts))

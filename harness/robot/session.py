@@ -7,8 +7,8 @@
                 detector), commit the score to the trial log at once
     reveal which label was which model
 
-Ctrl-C anywhere puts the arm in its sleep pose and asks whether to quit; an interrupted trial is simply not
-scored, so the next run (or the next pass) does it again. Nothing but a given score is ever written as one.
+Ctrl-C anywhere puts the arm in its sleep pose and asks whether to quit; an interrupted trial is not scored: going
+on runs it again from its start, quitting leaves it for the next run. Nothing but a given score is ever written.
 """
 
 from __future__ import annotations
@@ -148,12 +148,16 @@ class Session:
         """Run and score trial k of `model`; Ctrl-C pauses and asks (raises OperatorQuit to end the session)."""
         c, scene = self.cfg, self.scenes[k]
         label = self.plan.labels[model]
-        self.console.trial_header(k, c.trials, label, self._progress(), scene, c.task.success_text)  # type: ignore[arg-type]
-        try:
-            result = self._run(model, scene, k)
-        except KeyboardInterrupt:
-            self._pause()  # not scored: this trial is run again
-            return
+        note = ""
+        while True:
+            self.console.trial_header(k, c.trials, label, self._progress(), scene, c.task.success_text,  # type: ignore[arg-type]
+                                      note)
+            try:
+                result = self._run(model, scene, k)
+                break
+            except KeyboardInterrupt:
+                self._pause()  # not scored; going on means running this trial again from its start
+                note = " (again, after a pause: set the scene up as described)"
         while True:
             try:
                 outcome, note = self._score()

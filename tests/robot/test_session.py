@@ -1,0 +1,243 @@
+"""Sessions end to end: the console driven through a pseudo-terminal, Ctrl-C, kill -9 and resume, auto scoring."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.paths import REPO_ROOT
+from harness.policy.validators import NoneValidator
+from harness.robot.console import OperatorConsole
+from harness.robot.session import Session, SessionConfig
+from harness.robot.triallog import TrialLog
+from harness.specs import load_robot, load_task
+from tests.robot.fakes import RecordingBackend, SuccessBackend, TextPolicy
+from tests.robot.pty_driver import PtyProcess
+
+PROMPT = r"(score: \[s\]uccess.*?> |note \(Enter for none\) > |\[p\]roceed / \[r\]etry > |quit the session\? .*?> " \
+         r"|== session \S+ (complete|operator_quit))"
+
+
+@pytest.fixture
+def env(tmp_path, experiments_copy):
+    """Private results dir and experiments copy with a second scripted model (for blind A/B)."""
+    (experiments_copy / "models" / "scripted-b.yaml").write_text(
+        "type: scripted\nbase: scripted\naction_repr: verbalized\nscript: scripts/b.yaml\n")
+    (experiments_copy / "scripts").mkdir()
+    (experiments_copy / "scripts" / "b.yaml").write_text(
+        "subtasks:\n  - subtask: grab it\n    cycles:\n      - {plan: move down, action: 'move down 3.0 cm, close gripper'}\n")
+    return {"VLM2VLA_RESULTS": str(tmp_path / "results"), "VLM2VLA_EXPERIMENTS": str(experiments_copy),
+            "PYTHONUNBUFFERED": "1"}
+
+
+def rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT model, trial_index, outcome, note, attempt, blind_label, validator, retries "
+                         "FROM trials ORDER BY id").fetchall()
+
+
+def test_console_over_a_pty_with_bad_keystrokes(env, tmp_path):
+    db = tmp_path / "trials.sqlite"
+    p = PtyProcess(["robot-trials", "--task", "pickup", "--model", "scripted,scripted-b", "--robot", "dry-run",
+                    "--trials", "2", "--db", str(db), "--validator", "operator", "--session-seed", "5"], env)
+    scores = iter(["maybe", "s", "i", "f", "k", "s"])  # 'maybe' is refused; i = redo later
+    notes = iter(["good grasp", "", "", "slipped", "", ""])
+    validator = iter(["z", "r", "p"])  # 'z' is refused, then retry once; everything else proceeds
+    seen_refusal = {"score": False, "validator": False}
+    try:
+        while True:
+            text = p.expect(PROMPT, timeout=90)
+            if "== session" in text:
+                break
+            if "score:" in text:
+                if seen_refusal["score"] is False and "not an answer" not in text and "trial 1 of 2" in text:
+                    assert "scene: Place: carrot at x=" in text and "instruction (en): pick up the carrot" in text
+                    assert "policy A: 0/2 scored | policy B: 0/2 scored" in text
+                answer = next(scores)
+                seen_refusal["score"] |= answer == "maybe"
+                p.sendline(answer)
+            elif "note" in text:
+                p.sendline(next(notes))
+            elif "[p]roceed" in text:
+                p.sendline(next(validator, "p"))
+            else:
+                raise AssertionError(f"unexpected prompt: {text[-200:]}")
+        tail = p.expect(r"trial log: .*\n", timeout=30)
+        assert p.wait() == 0
+    finally:
+        p.close()
+    out = p.output
+    assert "'maybe' is not an answer here" in out and "'z' is not an answer here" in out
+    assert "MALFORMED" in out and "cycle 2 | sub-task: reach the object" in out
+    assert "blind labels: policy A = scripted" in out or "blind labels: policy A = scripted-b" in out
+    assert "scripted" not in out.split("blind labels")[0].replace("scripted,scripted-b", "")  # names hidden until the end
+    assert "session" in tail or "trial log" in tail
+    got = rows(db)
+    assert len(got) == 5  # 4 trials + 1 redo
+    finals = {(m, k): (o, n) for m, k, o, n, a, *_ in got if o != "invalid"}
+    assert len(finals) == 4 and ("good grasp" in {n for o, n in finals.values()})
+    (redo,) = [r for r in got if r[2] == "invalid"]
+    again = [r for r in got if (r[0], r[1]) == (redo[0], redo[1]) and r[2] != "invalid"]
+    assert again and again[0][4] == 2  # the redo is attempt 2, run after the other trials
+    assert got.index(again[0]) == len(got) - 1
+    assert all(r[6] == "operator" for r in got) and sum(r[7] for r in got) == 1  # one operator retry
+
+
+def test_ctrl_c_pauses_to_sleep_pose_and_quits(env, tmp_path):
+    db = tmp_path / "trials.sqlite"
+    p = PtyProcess(["robot-trials", "--task", "pickup", "--model", "scripted", "--robot", "dry-run", "--trials", "3",
+                    "--db", str(db), "-v"], env)
+    try:
+        p.expect(r"score: .*?> ")
+        p.ctrl_c()
+        seen = p.expect(r"quit the session\? .*?> ")
+        assert "dry run: sleep pose" in seen  # the arm went to sleep before the question
+        p.sendline("n")
+        p.expect(r"score: .*?> ")  # back to scoring the same trial
+        p.sendline("s")
+        p.expect("note")
+        p.sendline("")
+        p.expect(r"recorded: trial 1")
+        p.expect(r"score: .*?> ")
+        p.ctrl_c()
+        p.expect(r"quit the session\? .*?> ")
+        p.sendline("y")
+        p.expect(r"== session \S+ operator_quit: 1 score\(s\) recorded, 2 trial\(s\) still to run")
+        assert p.wait() == 0
+    finally:
+        p.close()
+    assert p.output.count("dry run: sleep pose") >= 3  # two pauses + leaving the session
+    assert [r[1:3] for r in rows(db)] == [(0, "success")]
+
+
+def _start(args, env, answers: str):
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                            env={**os.environ, **env}, text=True)
+    proc.stdin.write(answers)
+    proc.stdin.flush()
+    return proc
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as c:
+            return c.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _wait_rows(db: Path, n: int, proc, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while _count(db) < n:
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "session too slow"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("when", ["waiting-for-a-score", "while-writing"])
+def test_kill_9_loses_nothing_and_resumes(env, tmp_path, when):
+    db, n = tmp_path / "trials.sqlite", 8
+    args = ["robot-trials", "--task", "pickup", "--model", "scripted", "--robot", "dry-run", "--trials", str(n),
+            "--db", str(db)]
+    if when == "waiting-for-a-score":
+        proc = _start(args, env, "s\nfirst\nf\n\nk\n\n")  # three scores, then it waits on trial 4
+        _wait_rows(db, 3, proc)
+        time.sleep(0.5)  # trial 4 runs and waits for its score
+    else:
+        proc = _start(args, env, "s\n\n" * n)
+        _wait_rows(db, 2, proc)  # killed while trials are being run and scored back to back
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        got = c.execute("SELECT trial_index, outcome, note FROM trials ORDER BY id").fetchall()
+    done = len(got)
+    assert done >= 2 and [k for k, *_ in got] == list(range(done))  # no gap, no duplicate
+    if when == "waiting-for-a-score":
+        assert got == [(0, "success", "first"), (1, "failure", ""), (2, "skip", "")]
+    rerun = subprocess.run([sys.executable, "-m", "harness.cli.main", *args], input="s\n\n" * n, text=True,
+                           capture_output=True, cwd=REPO_ROOT, env={**os.environ, **env}, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming: {done} trial(s) already scored" in rerun.stdout
+    first = rerun.stdout.index("-- trial ")
+    assert rerun.stdout[first:].startswith(f"-- trial {done + 1} of {n}")  # starts at the first unscored trial
+    with sqlite3.connect(db) as c:
+        final = c.execute("SELECT trial_index, COUNT(*) FROM trials GROUP BY trial_index").fetchall()
+    assert final == [(k, 1) for k in range(n)]
+
+
+def _session(backend, texts, stdin: str, operator="human", trials=2, tmp=None, models=("m",)):
+    task, robot = load_task("pickup"), load_robot("dry-run")
+    cfg = SessionConfig(task, robot, list(models), operator, trials, 0, None, "none", tmp / "out")
+    out = io.StringIO()
+    console = OperatorConsole(io.StringIO(stdin), out, poll_stop=False)
+    log = TrialLog(tmp / "t.sqlite")
+    policies = {m: TextPolicy(texts) for m in models}
+    return Session(cfg, backend, policies.__getitem__, NoneValidator(), log, console), log, out
+
+
+def test_ctrl_c_mid_trial_sleeps_and_reruns_the_trial(tmp_path):
+    class InterruptOnce(RecordingBackend):
+        fired = False
+
+        def move(self, command):
+            if not self.fired:
+                self.fired = True
+                raise KeyboardInterrupt
+            return super().move(command)
+
+    backend = InterruptOnce()
+    session, log, out = _session(backend, ["move down 1.0 cm"], "n\ns\n\nf\n\n", tmp=tmp_path)
+    summary = session.run()
+    assert summary.end_reason == "complete"
+    assert backend.events.count("sleep") == 2  # the pause, then leaving the session
+    assert backend.events[:3] == ["connect", "reset", "sleep"] and backend.events[-2:] == ["sleep", "disconnect"]
+    assert [(r.trial_index, r.outcome) for r in log.rows()] == [(0, "success"), (1, "failure")]
+    assert "paused" in out.getvalue()
+
+
+def test_sleep_pose_on_error_and_normal_exit(tmp_path):
+    class Crash(RecordingBackend):
+        def move(self, command):
+            raise RuntimeError("servo overload")
+
+    backend = Crash()
+    session, log, _ = _session(backend, ["move down 1.0 cm"], "", tmp=tmp_path)
+    with pytest.raises(RuntimeError, match="servo overload"):
+        session.run()
+    assert backend.events[-2:] == ["sleep", "disconnect"] and log.rows() == []
+    end = log.conn.execute("SELECT end_reason FROM sessions").fetchone()[0]
+    assert end.startswith("error: RuntimeError")
+    ok = RecordingBackend()
+    session, *_ = _session(ok, ["stay"], "s\n\ns\n\n", tmp=tmp_path / "b")
+    session.run()
+    assert ok.events[-2:] == ["sleep", "disconnect"]
+
+
+def test_closed_input_quits_safely(tmp_path):
+    backend = RecordingBackend()
+    session, log, out = _session(backend, ["stay"], "s\n\n", trials=3, tmp=tmp_path)  # input ends after one score
+    summary = session.run()
+    assert summary.end_reason == "operator_quit" and len(log.rows()) == 1
+    assert backend.events[-2:] == ["sleep", "disconnect"]
+
+
+def test_auto_operator_uses_the_backend_detector(tmp_path):
+    backend = SuccessBackend(success_value=True)
+    session, log, out = _session(backend, ["close gripper"], "", operator="auto", trials=3, tmp=tmp_path,
+                                 models=("a", "b"))
+    session.run()
+    recs = log.rows()
+    assert len(recs) == 6 and {r.outcome for r in recs} == {"success"} and {r.operator for r in recs} == {"auto"}
+    assert {r.blind_label for r in recs} == {"policy A", "policy B"}
+    with pytest.raises(ValueError, match="needs a backend with its own success detector"):
+        _session(RecordingBackend(), ["stay"], "", operator="auto", tmp=tmp_path / "c")
