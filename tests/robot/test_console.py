@@ -1,0 +1,75 @@
+"""The console on its own: re-prompting, end of input, stop-early polling, the live line, the operator validator."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+
+from harness.policy.base import Observation
+from harness.robot.backend import SceneSetup
+from harness.robot.console import OperatorConsole, OperatorQuit, OperatorValidator
+
+
+def console(text: str, **kw):
+    out = io.StringIO()
+    return OperatorConsole(io.StringIO(text), out, **kw), out
+
+
+def test_bad_answers_reprompt_and_words_work():
+    c, out = console("\nyes\nX\nFailure\n  dropped it \n")
+    assert c.ask_score() == ("failure", "dropped it")
+    assert out.getvalue().count("score:") == 4
+    assert "'yes' is not an answer here" in out.getvalue() and "'' is not an answer here" in out.getvalue()
+
+
+def test_end_of_input_is_a_quit_not_a_score():
+    c, _ = console("s\n")
+    with pytest.raises(OperatorQuit):
+        c.ask_score()  # the note never came: nothing is returned, so nothing is recorded
+
+
+def test_operator_validator():
+    c, out = console("maybe\nr\np\n")
+    v = OperatorValidator(c)
+    obs = Observation(np.zeros((4, 4, 3), np.uint8))
+    first = v.decide(obs, obs, "grasp the carrot", "lift it")
+    assert (first.action, first.source) == ("retry", "operator")
+    assert v.decide(obs, obs, "lift it", None).action == "proceed"
+    assert "(next: lift it)" in out.getvalue() and "(the last one)" in out.getvalue()
+
+
+def test_stop_early_polls_typed_lines():
+    r, w = os.pipe()
+    with os.fdopen(r) as rf, os.fdopen(w, "w") as wf:
+        out = io.StringIO()
+        c = OperatorConsole(rf, out, poll_stop=True)
+        c.start_trial()
+        assert c.stop_requested() is False  # nothing typed
+        wf.write("s\n")
+        wf.flush()
+        assert c.stop_requested() is False and "ignored 's'" in out.getvalue()
+        wf.write("x\n")
+        wf.flush()
+        assert c.stop_requested() is True and c.stop_requested() is True
+        c.start_trial()
+        assert c.stop_requested() is False
+    piped, _ = console("x\n")  # not a terminal: never polled, so typed-ahead scores are not eaten
+    assert piped.poll_stop is False and piped.stop_requested() is False
+
+
+def test_trial_header_and_live_line():
+    c, out = console("")
+    scene = SceneSetup("pickup", 2, "recoge la zanahoria", "es", "carrot", positions={"carrot": (0.31, -0.05)},
+                       distractors=["spoon"])
+    c.trial_header(2, 30, "policy B", {"policy A": (3, 30), "policy B": (2, 30)}, scene, "lifted > 5 cm")
+    c.cycle_line({"cycle": 1, "subtask": "reach", "plan": "move down", "action_text": "move down 9.0 cm",
+                  "steps": [{"verdict": "ok", "executed": True}, {"verdict": "clipped", "executed": True},
+                            {"verdict": "ok", "executed": False, "reason": "ik_failure"}],
+                  "decision": {"action": "retry", "reason": "not there yet"}})
+    text = out.getvalue()
+    assert "-- trial 3 of 30 -- policy B -- policy A: 3/30 scored | policy B: 2/30 scored" in text
+    assert "carrot at x=31 cm, y=-5 cm" in text and "instruction (es): recoge la zanahoria" in text
+    assert "2 step(s) moved (1 clipped, 1 IK failure(s)) | retry (not there yet)" in text
