@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ from harness.specs.task import TaskSpec
 
 log = logging.getLogger(__name__)
 GIF_WIDTH = 320
+MIN_MOTION_M = 1e-4  # a step shorter than this (and no gripper) is not sent: it would cost a full moving time
 STOP_REASONS = ("policy_done", "cycle_budget", "time_budget", "operator_stop")
 
 
@@ -185,6 +186,8 @@ def _cycle(policy: Policy, backend: RobotBackend, validator: Validator, envelope
             if check.command is None:
                 result.envelope_rejected += 1
                 entry["executed"] = False
+            elif check.command.gripper is None and math.hypot(*astuple(check.command)[:3]) < MIN_MOTION_M:
+                entry.update(executed=False, reason="no_motion")  # e.g. clipped to nothing at the box face
             else:
                 position = _move(backend, check.command, position, entry, result)
             steps.append(entry)

@@ -136,3 +136,12 @@ def test_exception_still_closes_the_log(tmp_path):
         run(TextPolicy(["move down 1.0 cm"]), backend=Boom(start=START), tmp=tmp_path)
     log = [json.loads(x) for x in open(tmp_path / "cycles.jsonl")]
     assert log[-1]["event"] == "end"
+
+
+def test_steps_clipped_to_nothing_are_not_sent(tmp_path):
+    """'move forward 900 cm' is split into 180 sub-steps; past the box face they are empty and never reach the arm."""
+    backend, result = run(TextPolicy(["move forward 900.0 cm"]), tmp=tmp_path)
+    assert backend.ee[0] == pytest.approx(0.45)
+    assert len(backend.calls) <= 4  # 15 cm to the face: 3 full steps (+ at most one sliver)
+    steps = lines(result)[1]["steps"]
+    assert len(steps) == 180 and sum(1 for s in steps if s.get("reason") == "no_motion") >= 176
