@@ -61,7 +61,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions
+DEMO_STAGES := demo-specs demo-actions demo-reports
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -75,6 +75,10 @@ demo-actions: setup
 	$(CLI) actions decode "1. Move forward by 4.2 centimeters and 10 mm left, close the gripper."
 	$(CLI) actions plan '[[0.042, 0.01, -0.035, 0.0], [0.0, 0.0, -0.02, 0.0]]'
 	$(CLI) actions merge '[[0.01,0,0,1],[0.01,0,0,1],[0.01,0,0,1],[0,0,-0.01,1],[0,0,0,0]]'
+
+# Last stage: regenerate reports/ from whatever the stages before it wrote under results/.
+demo-reports: $(VENV)/.stamp-reports
+	$(CLI) report
 
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials reports bench
@@ -90,7 +94,7 @@ vqa: setup-all ## VQA suite through VLMEvalKit: make vqa MODEL=vlm2vla [SUITE=pa
 robot-trials: setup-all ## make robot-trials TASK=pickup MODEL=vlm2vla ROBOT=widowx|sim|dry-run OPERATOR=human|auto [TRIALS=N]
 	$(CLI) robot-trials --task $(TASK) --model $(MODEL) --robot $(ROBOT) --operator $(OPERATOR) $(if $(TRIALS),--trials $(TRIALS)) $(ARGS)
 
-reports: setup-all ## regenerate reports/ from results/
+reports: $(VENV)/.stamp-reports ## regenerate reports/ (tables, figures, README index) from results/
 	$(CLI) report $(ARGS)
 
 bench: setup-all ## benchmarks (ratios against the naive baseline in the same run)

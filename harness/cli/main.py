@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, specs
+from harness.cli import actions, report, specs
 from harness.cli.common import not_built
 
 app = typer.Typer(rich_markup_mode=None,
@@ -17,6 +17,7 @@ app = typer.Typer(rich_markup_mode=None,
 )
 app.add_typer(specs.app, name="specs")
 app.add_typer(actions.app, name="actions")
+app.command("report")(report.report)
 
 
 def _placeholder(name: str, issue: int, what: str) -> None:
@@ -34,7 +35,6 @@ for _name, _issue, _what in [
     ("forgetting", 7, "The forgetting ablation grid"),
     ("robot-trials", 8, "Robot trial protocols"),
     ("trials", 8, "Trial log status and export"),
-    ("report", 10, "Regenerating reports from results/"),
     ("bench", 5, "Benchmarks"),
 ]:
     _placeholder(_name, _issue, _what)
