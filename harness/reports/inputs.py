@@ -45,10 +45,6 @@ class Loaded(Generic[T]):
     problems: list[str] = field(default_factory=list)  # files that could not be read
     by_file: dict[str, list[T]] = field(default_factory=dict)  # cited path -> its rows
 
-    @property
-    def ok(self) -> bool:
-        return bool(self.rows)
-
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]

@@ -23,10 +23,6 @@ def order_key(order: tuple[str, ...], name: str) -> tuple[int, str]:
     return (order.index(name), "") if name in order else (len(order), name)
 
 
-def sort_names(names, order: tuple[str, ...]) -> list[str]:
-    return sorted(set(names), key=lambda n: order_key(order, n))
-
-
 def model_key(name: str) -> tuple[int, str]:
     return order_key(MODEL_ORDER, name)
 

@@ -39,9 +39,6 @@ class OutcomeCounts:
     def rate(self) -> float | None:
         return self.success / self.n if self.n else None
 
-    def wilson(self) -> tuple[float, float] | tuple[None, None]:
-        return wilson_interval(self.success, self.n)
-
 
 def count_outcomes(outcomes: Iterable[str]) -> OutcomeCounts:
     """Tally outcomes; anything outside OUTCOMES is a caller error (the loader filters and reports those)."""

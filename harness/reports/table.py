@@ -43,10 +43,6 @@ class Table:
             if len(row) != len(self.columns):
                 raise ValueError(f"table {self.key}: row {row!r} has {len(row)} cells for {len(self.columns)} columns")
 
-    def column(self, key: str) -> list[Any]:
-        i = [c.key for c in self.columns].index(key)
-        return [row[i] for row in self.rows]
-
 
 def csv_value(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
