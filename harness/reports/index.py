@@ -14,7 +14,7 @@ inputs give byte-identical files (no timestamps; figures with a fixed style and 
   published numbers ({PAPER_CITATION}), shipped in `results/paper/`: every table and figure labels them "paper";
   they are not our measurements.
 - Each input is cited with its row count, the first 12 hex digits of its sha256 and the git sha(s) recorded in its
-  rows (of the result kinds, only VQA score rows record one).
+  rows where its row type records one (not the checkout's HEAD, which would change the files on every commit).
 - Tables come as Markdown (`.md`), CSV (`.csv`, full precision) and LaTeX booktabs (`.tex`); figures as PNG and PDF.
 """
 
