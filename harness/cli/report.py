@@ -13,7 +13,8 @@ def report(
     results: Path = typer.Option(None, "--results", help="Results directory to read (default: results/, or "
                                  "$VLM2VLA_RESULTS)."),
     out: Path = typer.Option(None, "--out", help="Directory to (re)write: tables/, figures/ and README.md "
-                             "(default: reports/, or $VLM2VLA_REPORTS). Other files there are left alone."),
+                             "(default: reports/, or $VLM2VLA_REPORTS). Files in tables/ and figures/ that this run "
+                             "did not write are removed (stale); anything else there is left alone."),
     paper: Path = typer.Option(None, "--paper", help="The paper's reference data (default: this repository's "
                                "results/paper/, tracked in git)."),
     focus: str = typer.Option("vlm2vla", "--focus", help="Model that the significance tests compare with every "
