@@ -62,7 +62,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions demo-robot
+DEMO_STAGES := demo-specs demo-actions demo-robot demo-reports
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -87,6 +87,10 @@ demo-robot: setup
 	$(CLI) trials status --db $(DEMO_ROBOT_DB)
 	$(CLI) trials export --db $(DEMO_ROBOT_DB) --out results/robot/demo-trials.csv
 
+# Last stage: regenerate reports/ from whatever the stages before it wrote under results/.
+demo-reports: $(VENV)/.stamp-reports
+	$(CLI) report
+
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials trials-status trials-export reports bench
 data: setup-all ## build D_lan: make data SOURCE=path/to/bridge/raw [OUT=dir]
@@ -107,7 +111,7 @@ trials-status: setup ## progress of the trial log per task x model [DB=path]
 trials-export: setup ## write results/robot/trials.csv from the trial log [DB=path]
 	$(CLI) trials export $(if $(DB),--db $(DB))
 
-reports: setup-all ## regenerate reports/ from results/
+reports: $(VENV)/.stamp-reports ## regenerate reports/ (tables, figures, README index) from results/
 	$(CLI) report $(ARGS)
 
 bench: setup-all ## benchmarks (ratios against the naive baseline in the same run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, robot, specs
+from harness.cli import actions, report, robot, specs
 from harness.cli.common import not_built
 
 app = typer.Typer(rich_markup_mode=None,
@@ -19,6 +19,7 @@ app.add_typer(specs.app, name="specs")
 app.add_typer(actions.app, name="actions")
 app.command("robot-trials")(robot.robot_trials_cmd)
 app.add_typer(robot.trials_app, name="trials")
+app.command("report")(report.report)
 
 
 def _placeholder(name: str, issue: int, what: str) -> None:
@@ -34,7 +35,6 @@ for _name, _issue, _what in [
     ("vqa", 6, "VQA suites through VLMEvalKit"),
     ("logprob", 7, "Fig. 3 log-probabilities"),
     ("forgetting", 7, "The forgetting ablation grid"),
-    ("report", 10, "Regenerating reports from results/"),
     ("bench", 5, "Benchmarks"),
 ]:
     _placeholder(_name, _issue, _what)

@@ -66,3 +66,11 @@ def test_console_script_is_installed():
     """The `vlm2vla` entry point from pyproject works as a separate process."""
     exe = subprocess.run([sys.executable, "-m", "harness.cli.main", "--help"], capture_output=True, text=True)
     assert exe.returncode == 0 and "actions" in exe.stdout
+
+
+def test_report_command_writes_reports(tmp_path):
+    r = run("report", "--results", str(tmp_path / "none"), "--out", str(tmp_path / "out"))
+    assert r.exit_code == 0, r.output
+    assert "no data yet (VQA scores)" in r.stdout and "table  tables/success.{md,csv,tex}" in r.stdout
+    assert (tmp_path / "out" / "README.md").is_file()
+    assert "not built yet" not in run("report", "--help").output

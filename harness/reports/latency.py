@@ -1,0 +1,137 @@
+"""Policy latency per action cycle: distribution per model and decoding variant, ratios against the baseline.
+
+From `results/bench/policy_<model>.csv` (`vlm2vla bench policy`): median, mean, std, IQR, min and max of the
+per-cycle wall time (as the paper reports it), mean decoder forward passes, prefill and generated tokens per cycle,
+and the malformed-output rate; each non-baseline variant's median and forward passes as a ratio of the baseline of
+the same model measured in the same run. The paper's A100 numbers are a labelled reference row, not comparable
+hardware.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+from harness.records import PolicyBenchRow
+from harness.reports.entry import OURS, Context, Entry
+from harness.reports.figure import new_figure, palette, style
+from harness.reports.inputs import load
+from harness.reports.naming import VARIANT_ORDER, model_key, order_key
+from harness.reports.paper import PAPER_CITATION, PAPER_LABEL, PaperLatencyRow, load_paper
+from harness.reports.stats import describe
+from harness.reports.table import Column, Table
+
+PRODUCE = "run `vlm2vla bench policy --model <model>` (writes results/bench/policy_<model>.csv)"
+BASELINE = "baseline"
+
+
+def _groups(rows: list[PolicyBenchRow]) -> dict[tuple[str, str], list[PolicyBenchRow]]:
+    groups: dict[tuple[str, str], list[PolicyBenchRow]] = defaultdict(list)
+    for r in rows:
+        groups[(r.model, r.variant)].append(r)
+    return dict(sorted(groups.items(), key=lambda kv: (model_key(kv[0][0]), order_key(VARIANT_ORDER, kv[0][1]))))
+
+
+def latency_table(rows: list[PolicyBenchRow], paper: list[PaperLatencyRow]) -> Table:
+    columns = [Column("source", "Source"), Column("model", "Model"), Column("variant", "Variant"),
+               Column("cycles", "Cycles", align="r"), Column("median_s", "Median s", "{:.3f}", "r"),
+               Column("mean_s", "Mean s", "{:.3f}", "r"), Column("std_s", "Std s", "{:.3f}", "r"),
+               Column("q25_s", "Q1 s", "{:.3f}", "r"), Column("q75_s", "Q3 s", "{:.3f}", "r"),
+               Column("min_s", "Min s", "{:.3f}", "r"), Column("max_s", "Max s", "{:.3f}", "r"),
+               Column("forward_passes", "Fwd passes", "{:.1f}", "r"),
+               Column("prefill_tokens", "Prefill tok.", "{:.0f}", "r"),
+               Column("generated_tokens", "Gen. tok.", "{:.1f}", "r"),
+               Column("malformed_pct", "Malformed %", "{:.1f}", "r"),
+               Column("median_vs_baseline", "Median ×base", "{:.2f}", "r"),
+               Column("passes_vs_baseline", "Passes ×base", "{:.2f}", "r")]
+    out = []
+    groups = _groups(rows)
+    for (model, variant), group in groups.items():
+        d = describe([r.wall_s for r in group])
+        passes = statistics.fmean(r.forward_passes for r in group)
+        base = groups.get((model, BASELINE))
+        ratio_median = ratio_passes = None
+        if base is not None and variant != BASELINE:
+            base_median = describe([r.wall_s for r in base]).median
+            base_passes = statistics.fmean(r.forward_passes for r in base)
+            ratio_median = d.median / base_median if base_median else None
+            ratio_passes = passes / base_passes if base_passes else None
+        out.append([OURS, model, variant, d.n, d.median, d.mean, d.std, d.q25, d.q75, d.min, d.max, passes,
+                    statistics.fmean(r.prefill_tokens for r in group),
+                    statistics.fmean(r.generated_tokens for r in group),
+                    100.0 * sum(r.malformed for r in group) / d.n, ratio_median, ratio_passes])
+    for p in sorted(paper, key=lambda p: model_key(p.model)):
+        out.append([PAPER_LABEL, p.model, p.hardware, p.n_cycles, p.median_s, p.mean_s, p.std_s, p.q25_s, p.q75_s,
+                    p.min_s, p.max_s, None, None, None, None, None, None])
+    notes = ["Per-cycle wall time; Q1/Q3 are the 25th/75th percentiles (numpy, linear interpolation), std is the "
+             "sample standard deviation. ×base = this variant / the baseline of the same model in the same run.",
+             f"Rows with source {PAPER_LABEL}: {PAPER_CITATION}, measured on other hardware (variant = the GPU); "
+             "reference only."]
+    return Table("latency", "Policy latency per action cycle", columns, out, notes)
+
+
+def readings(rows: list[PolicyBenchRow], paper: list[PaperLatencyRow]) -> list[str]:
+    lines = []
+    groups = _groups(rows)
+    for model in sorted({m for m, _ in groups}, key=model_key):
+        base = groups.get((model, BASELINE))
+        parts = []
+        for (m, variant), group in groups.items():
+            if m != model:
+                continue
+            d = describe([r.wall_s for r in group])
+            text = (f"{variant} median {d.median:.3g} s (IQR {d.q25:.3g}–{d.q75:.3g}, n={d.n}), "
+                    f"{sum(r.malformed for r in group)}/{d.n} malformed")
+            if base is not None and variant != BASELINE:
+                bd = describe([r.wall_s for r in base])
+                bp = statistics.fmean(r.forward_passes for r in base)
+                vp = statistics.fmean(r.forward_passes for r in group)
+                if bd.median and bp:
+                    text += f"; {d.median / bd.median:.2f}× the baseline median, {vp / bp:.2f}× its forward passes"
+            parts.append(text)
+        lines.append(f"ours: {model}: " + "; ".join(parts))
+    for p in paper:
+        lines.append(f"paper: {p.model} on {p.hardware}: median {p.median_s} s, mean {p.mean_s} s, IQR "
+                     f"{p.q25_s}–{p.q75_s} s, max {p.max_s} s over {p.n_cycles} cycles")
+    return lines
+
+
+def latency_figure(rows: list[PolicyBenchRow]):
+    groups = _groups(rows)
+    models = sorted({m for m, _ in groups}, key=model_key)
+    variants = sorted({v for _, v in groups}, key=lambda v: order_key(VARIANT_ORDER, v))
+    colours = palette(variants)
+    fig = new_figure(max(6.4, 3.0 * len(models) + 1.0), 3.8)
+    axes = fig.subplots(1, len(models), squeeze=False)[0]
+    for ax, model in zip(axes, models, strict=True):
+        present = [v for v in variants if (model, v) in groups]
+        data = [[r.wall_s for r in groups[(model, v)]] for v in present]
+        parts = ax.boxplot(data, patch_artist=True, widths=0.6, medianprops={"color": "0.1"},
+                           flierprops={"markersize": 3})
+        ax.set_xticks(range(1, len(present) + 1), present)
+        for patch, v in zip(parts["boxes"], present, strict=True):
+            patch.set_facecolor(colours[v])
+        ax.set_title(model)
+        ax.set_ylabel("wall time per cycle (s)")
+        ax.set_ylim(bottom=0)
+    fig.suptitle("Policy latency per action cycle\n(box: median and IQR; whiskers: 1.5 IQR)")
+    return fig
+
+
+def build(ctx: Context) -> list[Entry]:
+    ours = load(ctx.results, "bench/policy_*.csv", PolicyBenchRow, label="policy benchmark", produce=PRODUCE)
+    paper = load_paper(ctx.paper, "latency.csv", PaperLatencyRow)
+    missing = [m for m in (ours.missing, paper.missing) if m]
+    sources = ours.sources + paper.sources
+    table = Entry("latency", "table", "Policy latency per action cycle", sources=sources, missing=missing,
+                  problems=ours.problems + paper.problems)
+    figure = Entry("latency", "figure", "Per-cycle latency distribution", sources=ours.sources,
+                   missing=[ours.missing] if ours.missing else [])
+    if ours.rows or paper.rows:
+        table.files = ctx.write_table(latency_table(ours.rows, paper.rows))
+        table.reading = readings(ours.rows, paper.rows)
+    if ours.rows:
+        with style():
+            figure.files = ctx.write_figure(latency_figure(ours.rows), "latency")
+        figure.reading = [line for line in table.reading if line.startswith(OURS)]
+    return [table, figure]
