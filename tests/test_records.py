@@ -29,3 +29,15 @@ def test_read_names_the_file_on_bad_data(tmp_path):
     path.write_text("step\n1\n")
     with pytest.raises(ValueError, match="missing columns"):
         read_rows(path, TrainLogRow)
+
+
+def test_columns_added_later_with_defaults_may_be_absent(tmp_path):
+    from harness.records import TrialRow
+
+    path = tmp_path / "old.csv"
+    old = ["session_id", "task", "model", "robot", "operator", "blind_label", "schedule_seed", "trial_index",
+           "instruction", "language", "outcome", "note", "started_at", "duration_s", "cycles", "retries",
+           "parse_failures", "frames_path", "log_path"]
+    path.write_text(",".join(old) + "\ns,pickup,m,sim,auto,A,1,0,pick,en,success,,t,1.0,2,0,0,f,l\n")
+    (row,) = read_rows(path, TrialRow)
+    assert row.outcome == "success" and row.attempt == 1 and row.stop_reason == ""

@@ -6,7 +6,7 @@ import csv
 import os
 import typing
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -69,18 +69,24 @@ def _convert(value: str, annotation: str | type):
 
 
 def read_rows(path: str | Path, cls: type[T]) -> list[T]:
-    """Read a CSV written by `write_rows`/`append_rows` back into typed rows; names the file on bad columns."""
+    """Read a CSV written by `write_rows`/`append_rows` back into typed rows; names the file on bad columns.
+
+    Columns added to a row type later (fields with defaults) may be absent, so older result files stay readable.
+    """
     path = Path(path)
     hints = typing.get_type_hints(cls)
+    required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
-        missing = set(_header(cls)) - set(reader.fieldnames or [])
+        present = set(reader.fieldnames or [])
+        missing = required - present
         if missing:
             raise ValueError(f"{path}: missing columns {sorted(missing)} for {cls.__name__}")
+        columns = [k for k in _header(cls) if k in present]
         out = []
         for line, raw in enumerate(reader, start=2):
             try:
-                out.append(cls(**{k: _convert(raw[k], hints[k]) for k in _header(cls)}))
+                out.append(cls(**{k: _convert(raw[k], hints[k]) for k in columns}))
             except (TypeError, ValueError) as e:
                 raise ValueError(f"{path}:{line}: {e}") from e
     return out
