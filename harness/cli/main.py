@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, specs
+from harness.cli import actions, sim, specs
 from harness.cli.common import not_built
 
 app = typer.Typer(rich_markup_mode=None,
@@ -17,6 +17,7 @@ app = typer.Typer(rich_markup_mode=None,
 )
 app.add_typer(specs.app, name="specs")
 app.add_typer(actions.app, name="actions")
+app.add_typer(sim.app, name="sim")
 
 
 def _placeholder(name: str, issue: int, what: str) -> None:

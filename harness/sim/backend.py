@@ -90,7 +90,7 @@ class SimBackend(RobotBackend):
         self._set_gripper(1.0, teleport=True)
         self._target_ee = start
         mj.mj_forward(self.model, self.data)
-        self._simulate(SETTLE_S)
+        self._simulate(SETTLE_S)  # objects spawn 1 mm above the table and come to rest
         target = scene.target
         self._tracker = SuccessTracker(self.task.success_check, rest_z=self._body_pos(target)[2])
         self._tracker.update(self._target_state())
@@ -168,9 +168,10 @@ class SimBackend(RobotBackend):
         left, right = self._pad_contacts(self._bodies[scene.target])
         dest = region = None
         if scene.destination:
-            dest = tuple(self._body_pos(scene.destination))
+            dest = tuple(float(v) for v in self._body_pos(scene.destination))
             region = self.objects[scene.destination].region
-        return TargetState(tuple(self._body_pos(scene.target)), left, right, dest, region)
+        return TargetState(tuple(float(v) for v in self._body_pos(scene.target)), bool(left), bool(right), dest,
+                           region, self.objects[scene.target].rest_z)
 
     def observe(self) -> Observation:
         if self.data is None:
@@ -217,6 +218,13 @@ class SimBackend(RobotBackend):
         n = max(1, round(seconds / self.model.opt.timestep))
         self._mj.mj_step(self.model, self.data, nstep=n)
 
+    def settle(self, seconds: float) -> None:
+        """Let the physics run for `seconds` of simulated time with the arm and gripper holding their commands."""
+        if self.data is None:
+            raise RuntimeError("SimBackend.settle before reset: call reset(scene) first")
+        self._simulate(seconds)
+        self._tracker.update(self._target_state())
+
     def move(self, command: MotionCommand) -> MotionResult:
         if self.data is None:
             raise RuntimeError("SimBackend.move before reset: call reset(scene) first")
@@ -248,4 +256,4 @@ class SimBackend(RobotBackend):
         if self._tracker is None:
             return None
         self._tracker.update(self._target_state())
-        return self._tracker.success()
+        return bool(self._tracker.success())

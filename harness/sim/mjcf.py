@@ -5,6 +5,9 @@ identity orientation at q = 0, so the chain reproduces the screw axes exactly (a
 with the product of exponentials). Links are capsules and boxes; only the gripper collides (the arm above the
 wrist stays clear of the table in top-down work, and excluding it keeps contact solving cheap).
 
+Rendering on a CPU (Mesa llvmpipe) is the cost of a cycle, so the scene renders without multisampling and without
+reflections (each would double or triple the time per frame); shadows stay (one depth pass) for depth cues.
+
 The gripper has two prismatic fingers (interbotix range 0.015-0.037 m each) driven by force-limited position
 actuators: closing on an object squeezes it with a bounded force, and high-friction pads (elliptic cones, condim 4)
 hold it through a lift without any weld.
@@ -173,7 +176,7 @@ def scene_xml(placements: list[Placement], width: int = 640, height: int = 480) 
   <option timestep="0.002" integrator="implicitfast" cone="elliptic" impratio="10"/>
   <visual>
     <global offwidth="{max(width, 64)}" offheight="{max(height, 64)}"/>
-    <quality shadowsize="1024"/>
+    <quality shadowsize="1024" offsamples="0"/>
     <headlight ambient="0.35 0.35 0.35" diffuse="0.5 0.5 0.5" specular="0.1 0.1 0.1"/>
   </visual>
   <default>
@@ -184,12 +187,12 @@ def scene_xml(placements: list[Placement], width: int = 640, height: int = 480) 
     <default class="gripper"><geom contype="1" conaffinity="1" rgba="0.08 0.08 0.09 1" mass="0.1"/></default>
     <default class="pad"><geom contype="1" conaffinity="1" condim="4" friction="1.5 0.02 0.002" rgba="0.25 0.25 0.27 1"
       mass="0.02" solref="0.01 1" solimp="0.95 0.99 0.001"/></default>
-    <default class="object"><geom contype="1" conaffinity="1" condim="4" friction="1.0 0.01 0.001"/></default>
+    <default class="object"><geom contype="1" conaffinity="1" condim="6" friction="1.0 0.01 0.002"/></default>
     <default class="static_object"><geom contype="1" conaffinity="1" condim="3" friction="0.8 0.01 0.001"/></default>
   </default>
   <asset>
     <texture name="wood" type="2d" builtin="checker" rgb1="0.62 0.47 0.32" rgb2="0.58 0.44 0.3" width="256" height="256"/>
-    <material name="table" texture="wood" texrepeat="6 6" reflectance="0.05"/>
+    <material name="table" texture="wood" texrepeat="6 6"/>
     <texture name="sky" type="skybox" builtin="gradient" rgb1="0.82 0.85 0.88" rgb2="0.55 0.58 0.62" width="64" height="64"/>
   </asset>
   <worldbody>

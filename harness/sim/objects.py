@@ -26,7 +26,8 @@ class Geom:
 
 @dataclass(frozen=True)
 class Region:
-    """Where a placed object's centre must end: within `radius` of the receptacle centre, between z_min and z_max."""
+    """Where a placed object must end: its centre within `radius` of the receptacle's, its lowest point between
+    z_min and z_max above the receptacle's base."""
 
     radius: float
     z_min: float
@@ -75,7 +76,7 @@ def _pot() -> SimObject:
 def _plate() -> SimObject:
     return SimObject("plate", (Geom("cylinder", (0.075, 0.004), (0, 0, 0.004), WHITE),
                                Geom("cylinder", (0.05, 0.0005), (0, 0, 0.0085), (0.85, 0.88, 0.95, 1), collide=False)),
-                     footprint=0.075, static=True, region=Region(radius=0.07, z_min=0.008, z_max=0.045),
+                     footprint=0.075, static=True, region=Region(radius=0.07, z_min=0.004, z_max=0.04),
                      tags=("receptacle",))
 
 
@@ -89,9 +90,9 @@ CATALOGUE: dict[str, SimObject] = {o.name: o for o in [
     SimObject("spoon", (Geom("capsule", (0.004,), rgba=SILVER, fromto=(-0.06, 0, 0, 0.03, 0, 0)),
                         Geom("ellipsoid", (0.02, 0.013, 0.004), (0.045, 0, 0), SILVER)),
               footprint=0.07, mass=0.03, grasp_z=0.012, rest_z=0.004),
-    SimObject("eggplant", (Geom("ellipsoid", (0.045, 0.022, 0.022), (0, 0, 0), PURPLE),
+    SimObject("eggplant", (Geom("ellipsoid", (0.045, 0.024, 0.02), (0, 0, 0), PURPLE),
                            Geom("cylinder", (0.01,), rgba=DARK_GREEN, collide=False, fromto=(0.04, 0, 0, 0.056, 0, 0))),
-              footprint=0.055, mass=0.06, grasp_z=0.022, rest_z=0.022),
+              footprint=0.055, mass=0.06, grasp_z=0.02, rest_z=0.02),
     SimObject("corn", (Geom("capsule", (0.015,), rgba=GOLD, fromto=(-0.035, 0, 0, 0.035, 0, 0)),
                        Geom("ellipsoid", (0.025, 0.014, 0.01), (-0.055, 0, 0), (0.55, 0.75, 0.3, 1), collide=False)),
               footprint=0.06, mass=0.06, grasp_z=0.018, rest_z=0.015),
@@ -109,18 +110,20 @@ CATALOGUE: dict[str, SimObject] = {o.name: o for o in [
                              Geom("cylinder", (0.012, 0.003), (0, 0, 0.073), RED),
                              Geom("box", (0.008, 0.006, 0.0015), (0.013, 0, 0.071), RED, collide=False)),
               footprint=0.035, mass=0.04, grasp_z=0.04, rest_z=0.0),
-    SimObject("pikachu-plush", (Geom("ellipsoid", (0.025, 0.03, 0.025), (0, 0, 0.025), YELLOW),
-                                Geom("sphere", (0.022,), (0, 0, 0.065), YELLOW),
-                                Geom("box", (0.004, 0.004, 0.018), (0, 0.014, 0.095), YELLOW, (20, 0, 0)),
-                                Geom("box", (0.004, 0.004, 0.018), (0, -0.014, 0.095), YELLOW, (-20, 0, 0)),
-                                Geom("box", (0.0045, 0.0045, 0.006), (0, 0.02, 0.11), BLACK, (20, 0, 0), collide=False),
-                                Geom("box", (0.0045, 0.0045, 0.006), (0, -0.02, 0.11), BLACK, (-20, 0, 0), collide=False),
-                                Geom("sphere", (0.006,), (0.02, 0.012, 0.06), RED, collide=False),
-                                Geom("sphere", (0.006,), (0.02, -0.012, 0.06), RED, collide=False)),
-              footprint=0.04, mass=0.05, grasp_z=0.06, rest_z=0.0),
-    SimObject("toy-duck", (Geom("ellipsoid", (0.03, 0.024, 0.02), (0, 0, 0.02), (1.0, 0.93, 0.2, 1)),
-                           Geom("sphere", (0.015,), (0.018, 0, 0.048), (1.0, 0.93, 0.2, 1)),
-                           Geom("box", (0.008, 0.006, 0.003), (0.036, 0, 0.046), (1.0, 0.5, 0.0, 1))),
+    SimObject("pikachu-plush", (Geom("cylinder", (0.024, 0.004), (0, 0, 0.004), YELLOW),
+                                Geom("ellipsoid", (0.025, 0.03, 0.025), (0, 0, 0.03), YELLOW),
+                                Geom("sphere", (0.022,), (0, 0, 0.07), YELLOW),
+                                Geom("box", (0.004, 0.004, 0.018), (0, 0.014, 0.1), YELLOW, (20, 0, 0)),
+                                Geom("box", (0.004, 0.004, 0.018), (0, -0.014, 0.1), YELLOW, (-20, 0, 0)),
+                                Geom("box", (0.0045, 0.0045, 0.006), (0, 0.02, 0.115), BLACK, (20, 0, 0), collide=False),
+                                Geom("box", (0.0045, 0.0045, 0.006), (0, -0.02, 0.115), BLACK, (-20, 0, 0), collide=False),
+                                Geom("sphere", (0.006,), (0.019, 0.011, 0.066), RED, collide=False),
+                                Geom("sphere", (0.006,), (0.019, -0.011, 0.066), RED, collide=False)),
+              footprint=0.04, mass=0.05, grasp_z=0.065, rest_z=0.0),
+    SimObject("toy-duck", (Geom("cylinder", (0.022, 0.003), (0, 0, 0.003), (1.0, 0.93, 0.2, 1)),
+                           Geom("ellipsoid", (0.03, 0.024, 0.02), (0, 0, 0.022), (1.0, 0.93, 0.2, 1)),
+                           Geom("sphere", (0.015,), (0.012, 0, 0.05), (1.0, 0.93, 0.2, 1)),
+                           Geom("box", (0.008, 0.006, 0.003), (0.03, 0, 0.048), (1.0, 0.5, 0.0, 1))),
               footprint=0.04, mass=0.03, grasp_z=0.045, rest_z=0.0),
     SimObject("toy-car", (Geom("box", (0.035, 0.016, 0.008), (0, 0, 0.014), RED),
                           Geom("box", (0.016, 0.013, 0.007), (-0.004, 0, 0.029), (0.55, 0.8, 0.95, 1)),

@@ -114,3 +114,46 @@ def append_outcome(path: Path, outcome: TrialOutcome) -> None:
         f.write(json.dumps(asdict(outcome)) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def _done_indices(log: Path) -> dict[int, TrialOutcome]:
+    """Trials already recorded in `log` (a crashed or interrupted run resumes after them)."""
+    done: dict[int, TrialOutcome] = {}
+    if not log.exists():
+        return done
+    for line in log.read_text().splitlines():
+        try:
+            row = TrialOutcome(**json.loads(line))
+        except (json.JSONDecodeError, TypeError):
+            continue  # a line cut by a crash: that trial runs again
+        done[row.trial_index] = row
+    return done
+
+
+def oracle_trials(robot, task, trials: int, *, seed: int = 0, out_dir: Path | None = None, gif: bool = True,
+                  progress=None) -> list[TrialOutcome]:
+    """The oracle on `trials` seeded scenes of `task`; with `out_dir`, a resumable JSONL log and one GIF per trial.
+
+    `progress(outcome)` is called after each trial (for a progress bar)."""
+    from harness.sim.backend import SimBackend
+    from harness.sim.oracle import OraclePolicy
+    from harness.sim.scenes import draw_scene
+
+    log = out_dir / "trials.jsonl" if out_dir is not None else None
+    done = _done_indices(log) if log is not None else {}
+    outcomes = []
+    with SimBackend(robot, task) as backend:
+        for i in range(trials):
+            if i in done:
+                outcomes.append(done[i])
+            else:
+                frames = out_dir / f"trial_{i:03d}.gif" if (out_dir is not None and gif) else None
+                outcome = run_trial(backend, OraclePolicy(backend), draw_scene(task, i, seed),
+                                    cycle_budget=task.cycle_budget, max_step_m=robot.max_step_cm / 100,
+                                    out_of_distribution=task.out_of_distribution, frames_path=frames)
+                if log is not None:
+                    append_outcome(log, outcome)
+                outcomes.append(outcome)
+            if progress is not None:
+                progress(outcomes[-1])
+    return outcomes

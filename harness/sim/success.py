@@ -1,7 +1,8 @@
 """Automatic success detection per task kind (`TaskSpec.success_check`), from the simulator's physical state.
 
 - pickup: the target's centre is more than 5 cm above where it rested on the table, and both finger pads touch it.
-- pick_place: the target's centre is inside the destination's region (`objects.Region`) and no finger touches it.
+- pick_place: the target's lowest point (its frame height less its resting height) is inside the destination's
+  region (`objects.Region`, a vertical cylinder over the receptacle) and no finger touches it.
 - pick_place_lift: pick_place held at some point after a move (latched: placed and released), and afterwards the
   target is lifted more than 5 cm above where it was placed and held - in that order.
 
@@ -26,6 +27,7 @@ class TargetState:
     right_contact: bool
     destination: tuple[float, float, float] | None = None  # receptacle frame position
     region: Region | None = None
+    rest_z: float = 0.0  # height of the target's frame above its lowest point when it lies on a surface
 
     @property
     def held(self) -> bool:
@@ -37,13 +39,14 @@ class TargetState:
 
 
 def inside(state: TargetState) -> bool:
-    """The target's centre lies in the destination's region (a vertical cylinder above the receptacle)."""
+    """The target lies in the destination's region: centre within its radius, bottom between z_min and z_max."""
     if state.destination is None or state.region is None:
         return False
     x, y, z = state.position
     dx, dy, dz = state.destination
     r = state.region
-    return math.hypot(x - dx, y - dy) <= r.radius and dz + r.z_min <= z <= dz + r.z_max
+    bottom = z - state.rest_z
+    return math.hypot(x - dx, y - dy) <= r.radius and dz + r.z_min <= bottom <= dz + r.z_max
 
 
 def lifted(state: TargetState, base_z: float) -> bool:
