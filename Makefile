@@ -44,6 +44,21 @@ $(VENV)/.stamp-%: pyproject.toml $(VENV)/.stamp-base
 
 EXTRAS_ALL := train grammar gemini sim reports
 
+# The simulator renders offscreen through EGL with Mesa's software rasteriser (MUJOCO_GL=egl, no GPU needed).
+# Its Debian packages are installed here when missing (a no-op when present; apt needs root).
+SIM_DEBS := libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri
+$(VENV)/.stamp-sim: pyproject.toml $(VENV)/.stamp-base
+	@if command -v dpkg >/dev/null; then \
+	  missing=$$(for p in $(SIM_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" != 0 ]; then echo "error: the simulator needs: apt-get install $$missing (run as root)" >&2; exit 1; fi; \
+	    echo "installing $$missing (offscreen OpenGL for MuJoCo)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	fi
+	$(PIP) install -e ".[sim]"
+	touch $@
+
 .PHONY: setup setup-all
 setup: $(VENV)/.stamp-base ## create .venv with torch (CPU wheel) and the project
 setup-all: $(addprefix $(VENV)/.stamp-,$(EXTRAS_ALL)) ## everything the tests and the demo use
@@ -61,7 +76,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions
+DEMO_STAGES := demo-specs demo-actions demo-sim
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -75,6 +90,12 @@ demo-actions: setup
 	$(CLI) actions decode "1. Move forward by 4.2 centimeters and 10 mm left, close the gripper."
 	$(CLI) actions plan '[[0.042, 0.01, -0.035, 0.0], [0.0, 0.0, -0.02, 0.0]]'
 	$(CLI) actions merge '[[0.01,0,0,1],[0.01,0,0,1],[0.01,0,0,1],[0,0,-0.01,1],[0,0,0,0]]'
+
+# The simulated WidowX 250S: the scripted oracle on 3 seeded trials of every task (GIF per trial), then the speed.
+demo-sim: setup-all
+	rm -rf results/demo/sim
+	$(CLI) sim oracle --trials 3 --require 0.9 --out results/demo/sim
+	$(CLI) sim bench --trials 1 --frames 10
 
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials reports bench
