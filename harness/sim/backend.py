@@ -30,6 +30,7 @@ from harness.sim.success import SuccessTracker, TargetState
 WAYPOINT_M = 0.01  # Cartesian spacing of IK waypoints along one step
 GRIPPER_TIME_S = 0.4  # simulated time for the fingers to open or close
 SETTLE_S = 0.3  # simulated time for objects to come to rest after reset
+PARKING = (3.0, 3.0, -0.75)  # where objects a scene does not use wait: on the floor, behind the camera
 
 
 def _import_mujoco():
@@ -52,6 +53,9 @@ class SimBackend(RobotBackend):
         self._mj = None
         self.model = self.data = None
         self._renderer = None
+        self._key: tuple[str, ...] = ()  # the object names the compiled model holds
+        self._all_bodies: dict[str, int] = {}
+        self._bodies: dict[str, int] = {}  # the current scene's objects
         self.scene: SceneSetup | None = None
         self.objects: dict[str, SimObject] = {}
         self._tracker: SuccessTracker | None = None
@@ -76,11 +80,12 @@ class SimBackend(RobotBackend):
         self.scene = scene
         placements = self._placements(scene)
         self.objects = {p.obj.name: p.obj for p in placements}
-        xml = scene_xml(placements, self.robot.camera.width, self.robot.camera.height)
-        self.model = mj.MjModel.from_xml_string(xml)
-        self.data = mj.MjData(self.model)
-        self.disconnect()  # a renderer belongs to one model
-        self._ids()
+        self._load(placements)
+        for p in placements:
+            self._put(p.obj.name, p.x, p.y)
+        for i, name in enumerate(n for n in self._all_bodies if n not in self.objects):
+            self._put(name, PARKING[0] + 0.3 * i, PARKING[1], PARKING[2])
+        self._bodies = {n: self._all_bodies[n] for n in self.objects}
         start = np.asarray(self.robot.start_ee, float)
         q = kin.inverse(start)
         if q is None:
@@ -91,11 +96,38 @@ class SimBackend(RobotBackend):
         self._target_ee = start
         mj.mj_forward(self.model, self.data)
         self._simulate(SETTLE_S)  # objects spawn 1 mm above the table and come to rest
-        target = scene.target
-        self._tracker = SuccessTracker(self.task.success_check, rest_z=self._body_pos(target)[2])
+        self._tracker = SuccessTracker(self.task.success_check, rest_z=self._body_pos(scene.target)[2])
         self._tracker.update(self._target_state())
         self.steps_executed = self.ik_failures = 0
         return self.observe()
+
+    def _load(self, placements: list[Placement]) -> None:
+        """Compile the task's tabletop once (every object it can use); later resets only rearrange it.
+
+        A renderer costs far more to create than a frame to draw, and it belongs to one model: keeping the model
+        across trials keeps the renderer. Objects a scene does not use are parked out of view."""
+        names = [self.task.target, *([self.task.destination] if self.task.destination else []),
+                 *self.task.objects, *self.task.distractors, *(p.obj.name for p in placements)]
+        key = tuple(sorted(set(names)))
+        if key == self._key:
+            self._mj.mj_resetData(self.model, self.data)
+            return
+        everything = [Placement(get_object(n), PARKING[0], PARKING[1]) for n in key]
+        xml = scene_xml(everything, self.robot.camera.width, self.robot.camera.height)
+        self.model = self._mj.MjModel.from_xml_string(xml)
+        self.data = self._mj.MjData(self.model)
+        self.disconnect()  # a renderer belongs to one model
+        self._key = key
+        self._ids()
+
+    def _put(self, name: str, x: float, y: float, z: float = 0.0) -> None:
+        """Place an object's frame at (x, y), resting on a surface at height z (static ones move their body)."""
+        m, obj, body = self.model, get_object(name), self._all_bodies[name]
+        if obj.static:
+            m.body_pos[body] = (x, y, z + obj.rest_z)
+            return
+        adr = m.jnt_qposadr[m.body_jntadr[body]]
+        self.data.qpos[adr:adr + 7] = (x, y, z + obj.rest_z + 0.001, 1.0, 0.0, 0.0, 0.0)
 
     def sleep(self) -> None:
         """Sleep pose: the simulated arm is simply placed there (nothing to protect)."""
@@ -130,7 +162,7 @@ class SimBackend(RobotBackend):
         self._finger_act = [mj.mj_name2id(m, mj.mjtObj.mjOBJ_ACTUATOR, f"{s}_finger") for s in ("left", "right")]
         self._pads = [mj.mj_name2id(m, mj.mjtObj.mjOBJ_GEOM, f"{s}_pad") for s in ("left", "right")]
         self._ee_site = mj.mj_name2id(m, mj.mjtObj.mjOBJ_SITE, "ee")
-        self._bodies = {n: mj.mj_name2id(m, mj.mjtObj.mjOBJ_BODY, n) for n in self.objects}
+        self._all_bodies = {n: mj.mj_name2id(m, mj.mjtObj.mjOBJ_BODY, n) for n in self._key}
 
     # ------------------------------------------------------------------ state
     def joint_positions(self) -> np.ndarray:
@@ -196,7 +228,13 @@ class SimBackend(RobotBackend):
             return np.zeros((1, 1, 3), np.uint8)
         if self._renderer is None:
             cam = self.robot.camera
-            self._renderer = self._mj.Renderer(self.model, height=cam.height, width=cam.width)
+            try:
+                self._renderer = self._mj.Renderer(self.model, height=cam.height, width=cam.width)
+            except Exception as e:  # mujoco raises plain errors from the GL platform layer
+                gl = os.environ.get("MUJOCO_GL", "unset")
+                raise RuntimeError(
+                    f"offscreen rendering failed with MUJOCO_GL={gl}: {e}. On Debian install libegl1 libegl-mesa0 "
+                    "libgl1-mesa-dri (`make setup-all` does), or use MUJOCO_GL=osmesa with libosmesa6") from e
         self._renderer.update_scene(self.data, camera=CAMERA_NAME)
         return self._renderer.render().copy()
 

@@ -200,7 +200,7 @@ def scene_xml(placements: list[Placement], width: int = 640, height: int = 480) 
     <light name="fill" pos="0.8 0.6 0.8" dir="-0.5 -0.5 -0.6" diffuse="0.25 0.25 0.25" castshadow="false"/>
     <geom name="table" type="box" size="{TABLE_HALF[0]} {TABLE_HALF[1]} 0.02" pos="{tx} {ty} -0.02" material="table"
           contype="1" conaffinity="1" condim="3" friction="0.8 0.01 0.001"/>
-    <geom name="floor" type="plane" size="2 2 0.1" pos="0 0 -0.75" rgba="0.35 0.36 0.38 1"/>
+    <geom name="floor" type="plane" size="2 2 0.1" pos="0 0 -0.75" rgba="0.35 0.36 0.38 1" contype="1" conaffinity="1"/>
     <camera name="{CAMERA_NAME}" pos="{_f(CAMERA_POS)}" xyaxes="{_camera_xyaxes(CAMERA_POS, CAMERA_LOOKAT)}"
             fovy="{CAMERA_FOVY}"/>
     {_arm_xml()}
