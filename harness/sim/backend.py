@@ -26,6 +26,7 @@ from harness.sim import kinematics as kin
 from harness.sim.mjcf import CAMERA_NAME, FINGER_MAX, FINGER_MIN, Placement, scene_xml
 from harness.sim.objects import SimObject, get_object
 from harness.sim.success import SuccessTracker, TargetState
+from harness.specs import RobotSpec, TaskSpec
 
 WAYPOINT_M = 0.01  # Cartesian spacing of IK waypoints along one step
 GRIPPER_TIME_S = 0.4  # simulated time for the fingers to open or close
@@ -47,7 +48,7 @@ class SimBackend(RobotBackend):
 
     name = "sim"
 
-    def __init__(self, robot, task, *, render: bool = True):
+    def __init__(self, robot: RobotSpec, task: TaskSpec, *, render: bool = True):
         self.robot, self.task = robot, task
         self.render_images = render  # False: observations carry a 1x1 black image (physics-only benchmarks)
         self._mj = None

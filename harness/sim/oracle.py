@@ -18,6 +18,7 @@ import numpy as np
 
 from harness.actions import ActionParseError, ActionStep, VerbalizedCodec, motion_plan
 from harness.policy.base import CycleOutput, Decision, Observation, Policy
+from harness.sim.backend import SimBackend
 from harness.sim.objects import get_object
 
 MAX_STEP_M = 0.045  # below the 5 cm envelope limit, with room for the 0.1 cm rounding of the text
@@ -32,7 +33,7 @@ class OraclePolicy(Policy):
 
     name = "oracle"
 
-    def __init__(self, backend, codec: VerbalizedCodec | None = None):
+    def __init__(self, backend: SimBackend, codec: VerbalizedCodec | None = None):
         self.backend = backend
         self.codec = codec or VerbalizedCodec()
         self.subtasks: list[str] = []

@@ -34,3 +34,13 @@ def test_sim_needs_a_sim_robot_and_a_known_task():
     assert r.exit_code == 2 and "backend 'widowx'" in r.stderr
     r = runner.invoke(app, ["sim", "oracle", "--task", "juggle"])
     assert r.exit_code == 2 and "no spec named 'juggle'" in r.stderr
+
+
+def test_sim_bench_reports_its_numbers(tmp_path):
+    out = tmp_path / "bench.json"
+    r = runner.invoke(app, ["sim", "bench", "--task", "pickup", "--trials", "1", "--frames", "2", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "ms/frame" in r.stdout and "cycles/s" in r.stdout
+    b = json.loads(out.read_text())
+    assert b["render_ms_mean"] > 0 and b["cycles_per_s_physics"] > b["cycles_per_s_render"] > 0
+    assert b["cycles"] == 2 * 3  # one pickup trial (3 sub-tasks) per variant
