@@ -49,6 +49,9 @@ class SimBackend(RobotBackend):
     name = "sim"
 
     def __init__(self, robot: RobotSpec, task: TaskSpec, *, render: bool = True):
+        if robot.camera.device not in ("", CAMERA_NAME):
+            raise ValueError(f"robot {robot.name!r}: key 'camera.device': value {robot.camera.device!r} names no "
+                             f"simulated camera; the simulator has one, {CAMERA_NAME!r} (or leave it empty)")
         self.robot, self.task = robot, task
         self.render_images = render  # False: observations carry a 1x1 black image (physics-only benchmarks)
         self._mj = None

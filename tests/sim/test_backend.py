@@ -124,3 +124,14 @@ def test_calls_before_reset_explain(backend_for):
         b.move(MotionCommand(0, 0, 0))
     assert b.success() is None
     b.sleep()  # safe before any scene
+
+
+def test_unknown_camera_is_named(robot):
+    import dataclasses
+
+    from harness.sim.backend import SimBackend
+    from harness.specs import CameraSpec, load_task
+
+    bad = dataclasses.replace(robot, camera=CameraSpec(64, 48, "wrist"))
+    with pytest.raises(ValueError, match="'camera.device': value 'wrist'"):
+        SimBackend(bad, load_task("pickup"))
