@@ -45,6 +45,21 @@ $(VENV)/.stamp-%: pyproject.toml $(VENV)/.stamp-base
 
 EXTRAS_ALL := train grammar gemini sim reports
 
+# The simulator renders offscreen through EGL with Mesa's software rasteriser (MUJOCO_GL=egl, no GPU needed).
+# Its Debian packages are installed here when missing (a no-op when present; apt needs root).
+SIM_DEBS := libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri
+$(VENV)/.stamp-sim: pyproject.toml $(VENV)/.stamp-base
+	@if command -v dpkg >/dev/null; then \
+	  missing=$$(for p in $(SIM_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" != 0 ]; then echo "error: the simulator needs: apt-get install $$missing (run as root)" >&2; exit 1; fi; \
+	    echo "installing $$missing (offscreen OpenGL for MuJoCo)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	fi
+	$(PIP) install -e ".[sim]"
+	touch $@
+
 .PHONY: setup setup-all
 setup: $(VENV)/.stamp-base ## create .venv with torch (CPU wheel) and the project
 setup-all: $(addprefix $(VENV)/.stamp-,$(EXTRAS_ALL)) ## everything the tests and the demo use
@@ -62,7 +77,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions demo-robot demo-reports
+DEMO_STAGES := demo-specs demo-actions demo-robot demo-sim demo-reports
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -90,6 +105,11 @@ demo-robot: setup
 # Last stage: regenerate reports/ from whatever the stages before it wrote under results/.
 demo-reports: $(VENV)/.stamp-reports
 	$(CLI) report
+# The simulated WidowX 250S: the scripted oracle on 3 seeded trials of every task (GIF per trial), then the speed.
+demo-sim: setup-all
+	rm -rf results/demo/sim
+	$(CLI) sim oracle --trials 3 --require 0.9 --out results/demo/sim
+	$(CLI) sim bench --trials 1 --frames 10
 
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials trials-status trials-export reports bench

@@ -1,4 +1,4 @@
-"""One direction of imports: actions <- data <- models/train <- policy <- robot; vqa <- reports.
+"""One direction of imports: actions <- data <- models/train <- policy <- robot <- sim; vqa <- reports.
 
 Leaves (specs, records, actions) import nothing above them; reports never import torch or hardware code.
 """
@@ -23,6 +23,7 @@ FORBIDDEN = {
     "train": {"policy", "robot", "sim", "vqa", "reports", "mechanism", "cli"},
     "policy": {"robot", "sim", "vqa", "reports", "mechanism", "cli"},
     "robot": {"sim", "vqa", "reports", "mechanism", "cli"},
+    "sim": {"vqa", "reports", "mechanism", "cli"},
     "vqa": {"robot", "sim", "reports", "mechanism", "cli"},
     "reports": {"actions", "data", "models", "train", "policy", "robot", "sim", "vqa", "mechanism", "cli"},
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, report, robot, specs
+from harness.cli import actions, report, robot, sim, specs
 from harness.cli.common import not_built
 
 app = typer.Typer(rich_markup_mode=None,
@@ -20,6 +20,7 @@ app.add_typer(actions.app, name="actions")
 app.command("robot-trials")(robot.robot_trials_cmd)
 app.add_typer(robot.trials_app, name="trials")
 app.command("report")(report.report)
+app.add_typer(sim.app, name="sim")
 
 
 def _placeholder(name: str, issue: int, what: str) -> None:
