@@ -61,7 +61,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions
+DEMO_STAGES := demo-specs demo-actions demo-data
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -75,6 +75,12 @@ demo-actions: setup
 	$(CLI) actions decode "1. Move forward by 4.2 centimeters and 10 mm left, close the gripper."
 	$(CLI) actions plan '[[0.042, 0.01, -0.035, 0.0], [0.0, 0.0, -0.02, 0.0]]'
 	$(CLI) actions merge '[[0.01,0,0,1],[0.01,0,0,1],[0.01,0,0,1],[0,0,-0.01,1],[0,0,0,0]]'
+
+# D_lan from a raw-layout BridgeData V2 fixture (22 good + 2 corrupt trajectories), offline rules annotator.
+demo-data: setup
+	$(CLI) data fixture --out results/data/bridge-fixture --episodes 22 --corrupt 2
+	$(CLI) data build --source results/data/bridge-fixture --out results/data/dlan
+	$(CLI) data inspect results/data/dlan --episode 0 --stages subtasks,plan,action
 
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials reports bench
