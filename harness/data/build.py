@@ -26,6 +26,7 @@ from harness.data.dlan import COLUMNS, DlanExample, write_shard
 from harness.data.examples import Writers, episode_examples, needed_images
 from harness.data.manifest import Manifest
 from harness.data.rules import RulesAnnotator
+from harness.data.templates import STAGES
 from harness.specs.actions import ActionReprSpec, DecompositionSpec
 from harness.specs.data import DataSpec
 from harness.specs.loader import load_actions, load_data, load_decomposition
@@ -54,7 +55,7 @@ class BuildConfig:
             spec.annotator = annotator
             spec.__post_init__()
         return cls(spec, load_decomposition(spec.decomposition), load_actions(spec.verbalized),
-                   load_actions(spec.actions))
+                   load_actions(spec.least_likely))
 
     def fingerprint(self) -> str:
         """Hash of the settings that change rows (not concurrency, retries, prices, cache location)."""
@@ -198,8 +199,8 @@ class Builder:
                  "zero_first": episode.dropped_zero_action}
         if dec.fallback_reason:
             entry["fallback"] = dec.fallback_reason
-        if info:
-            entry["gemini"] = {"cached": info.get("cached", False), **info.get("tokens", {})}
+        if "tokens" in info:
+            entry["gemini"] = {"cached": info.get("cached", False), **info["tokens"]}
         return entry
 
     def _process_group(self, group: TrajGroup, fps: dict[str, str], old: dict[str, Any] | None,
@@ -236,13 +237,17 @@ class Builder:
                 report.skipped += 1
         for ep, (dec, info) in zip(episodes, self.annotator.annotate_many(episodes), strict=True):
             split = split_of(ep.episode_id, self.config.spec)
-            try:
-                images = self._image_paths(ep, needed_images(dec))
-                rows = episode_examples(ep, dec, split, images, self.writers, self.config.spec.aux)
-            except (ValueError, OSError) as e:  # e.g. a chunk outside the digit codec's range
+            error = info.get("error", "")
+            if dec is not None:
+                try:
+                    images = self._image_paths(ep, needed_images(dec))
+                    rows = episode_examples(ep, dec, split, images, self.writers, self.config.spec.aux)
+                except ValueError as e:  # e.g. a chunk outside the least-likely codec's range
+                    error = f"{type(e).__name__}: {e}"
+            if error or dec is None:
                 shutil.rmtree(self.out / "images" / ep.episode_id, ignore_errors=True)
                 work.entries[ep.episode_id] = {"fp": ep.fingerprint, "status": "skipped",
-                                               "reason": "annotation_failed", "detail": f"{type(e).__name__}: {e}"}
+                                               "reason": "annotation_failed", "detail": error}
                 report.skipped += 1
                 continue
             work.rows[split] += rows
@@ -255,8 +260,7 @@ class Builder:
         for split, rows in work.rows.items():
             rel = f"data/{split}-{key}.parquet"
             if rows:
-                rows.sort(key=lambda r: (order.get(r.episode_id, 0), ("subtasks", "plan", "action", "completion",
-                                                                      "direction").index(r.stage)))
+                rows.sort(key=lambda r: (order.get(r.episode_id, 0), STAGES.index(r.stage)))
                 write_shard(rows, self.out / rel)
                 shards[split] = rel
             else:

@@ -8,8 +8,9 @@ went and the verbalized and least-likely representations are two writings of one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -92,3 +93,12 @@ def chunk_displacement_error(decomposition: Decomposition, episode: Episode) -> 
     """Largest per-axis gap (m) between the chunks' sum and the episode's net displacement (0 up to rounding)."""
     total = np.array([displacement(s.chunk) for s in decomposition.steps]).sum(axis=0)
     return float(np.max(np.abs(total - episode.displacement())))
+
+
+def annotate_safely(annotate: Callable[[Episode], Any], episode: Episode) -> tuple[Any, str]:
+    """(result, '') or (None, 'Error: message'): odd data or a bug in one episode must not stop a long build; the
+    builder skips the episode as `annotation_failed` with this message."""
+    try:
+        return annotate(episode), ""
+    except Exception as e:  # noqa: BLE001 - recorded per episode, never swallowed silently
+        return None, f"{type(e).__name__}: {e}"

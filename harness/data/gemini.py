@@ -30,7 +30,14 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from harness.data.bridge import Episode
-from harness.data.decomposition import Decomposition, Segment, SegmentError, build_steps, check_segments
+from harness.data.decomposition import (
+    Decomposition,
+    Segment,
+    SegmentError,
+    annotate_safely,
+    build_steps,
+    check_segments,
+)
 from harness.data.rules import RulesAnnotator
 from harness.paths import cache_dir
 from harness.specs.actions import DecompositionSpec
@@ -327,9 +334,14 @@ class GeminiAnnotator:
         dec.annotator, dec.fallback_reason = "gemini->rules", f"{code}: {detail}"[:300]
         return dec
 
-    def annotate_many(self, episodes: Sequence[Episode]) -> list[tuple[Decomposition, dict[str, Any]]]:
-        """Annotate with at most `concurrency` requests in flight; results in input order."""
+    def _annotate_one(self, episode: Episode) -> tuple[Decomposition | None, dict[str, Any]]:
+        result, error = annotate_safely(self.annotate, episode)
+        return result if result is not None else (None, {"error": error})
+
+    def annotate_many(self, episodes: Sequence[Episode]) -> list[tuple[Decomposition | None, dict[str, Any]]]:
+        """Annotate with at most `concurrency` requests in flight; results in input order (None + info['error']
+        for an episode that could not be annotated at all)."""
         if len(episodes) <= 1 or self.spec.concurrency == 1:
-            return [self.annotate(e) for e in episodes]
+            return [self._annotate_one(e) for e in episodes]
         with ThreadPoolExecutor(max_workers=min(self.spec.concurrency, len(episodes))) as pool:
-            return list(pool.map(self.annotate, episodes))
+            return list(pool.map(self._annotate_one, episodes))

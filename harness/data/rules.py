@@ -22,7 +22,13 @@ import numpy as np
 
 from harness.actions import direction_words, merge_deltas
 from harness.data.bridge import Episode
-from harness.data.decomposition import Decomposition, Segment, build_steps, merge_same_names
+from harness.data.decomposition import (
+    Decomposition,
+    Segment,
+    annotate_safely,
+    build_steps,
+    merge_same_names,
+)
 from harness.specs.actions import DecompositionSpec
 from harness.specs.data import RulesSpec
 
@@ -224,6 +230,11 @@ class RulesAnnotator:
     def annotate(self, episode: Episode) -> Decomposition:
         return build_steps(episode, self.segments(episode), self.decomposition, self.name)
 
-    def annotate_many(self, episodes: Sequence[Episode]) -> list[tuple[Decomposition, dict]]:
-        """Same interface as the Gemini annotator: (decomposition, cost info) per episode."""
-        return [(self.annotate(e), {}) for e in episodes]
+    def annotate_many(self, episodes: Sequence[Episode]) -> list[tuple[Decomposition | None, dict]]:
+        """Same interface as the Gemini annotator: (decomposition or None, info) per episode; info['error'] says
+        why an episode could not be annotated."""
+        out: list[tuple[Decomposition | None, dict]] = []
+        for e in episodes:
+            dec, error = annotate_safely(self.annotate, e)
+            out.append((dec, {"error": error} if error else {}))
+        return out

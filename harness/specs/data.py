@@ -95,8 +95,8 @@ class DataSpec:
     name: str = "???"
     description: str = ""
     decomposition: str = "bridge"  # spec under experiments/decomposition/ (merge rule, plan wording)
-    actions: str = "least-likely"  # spec under experiments/actions/ for the digit layout of the AT ablation
-    verbalized: str = "verbalized"  # spec under experiments/actions/ for the verbalized text
+    verbalized: str = "verbalized"  # spec under experiments/actions/: resolution of the verbalized text
+    least_likely: str = "least-likely"  # spec under experiments/actions/: digit layout of the AT ablation
     annotator: str = "rules"
     heldout_fraction: float = 0.1
     split_salt: str = "vlm2vla-dlan"  # the held-out split is a hash of salt + episode id: stable across runs

@@ -234,5 +234,25 @@ def test_data_spec_names_existing_specs():
     for ref in list_specs("data"):
         spec = load_data(ref.name)
         assert ("decomposition", spec.decomposition) in have
-        assert ("actions", spec.actions) in have and ("actions", spec.verbalized) in have
+        assert ("actions", spec.least_likely) in have and ("actions", spec.verbalized) in have
         assert spec.gemini.model.startswith("gemini-2.5")
+
+
+def test_an_episode_the_annotator_cannot_handle_is_skipped(raw_fixture, tmp_path, config, truth):
+    from harness.data.rules import RulesAnnotator
+
+    victim = next(e for e, t in truth.items() if not t["corrupt"])
+
+    class Fragile(RulesAnnotator):
+        def annotate(self, episode):
+            if episode.episode_id == victim:
+                raise ZeroDivisionError("odd data")
+            return super().annotate(episode)
+
+    out = tmp_path / "dlan"
+    report = Builder(raw_fixture, out, config, annotator=Fragile(config.decomposition), progress=False).run()
+    assert (report.processed, report.skipped) == (GOOD - 1, BROKEN + 1)
+    entry = dict(Manifest(out).episodes())[victim]
+    assert entry == {"fp": entry["fp"], "status": "skipped", "reason": "annotation_failed",
+                     "detail": "ZeroDivisionError: odd data"}
+    assert "annotation_failed" in (out / "README.md").read_text() and not (out / "images" / victim).exists()
