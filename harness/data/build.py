@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from harness.data.bridge import Episode, EpisodeError, TrajGroup, fingerprint, iter_groups, read_episode
-from harness.data.dlan import COLUMNS, DlanExample, write_shard
+from harness.data.dlan import COLUMNS, DlanExample, read_frame, write_shard
 from harness.data.examples import Writers, episode_examples, needed_images
 from harness.data.manifest import Manifest
 from harness.data.rules import RulesAnnotator
@@ -213,7 +213,7 @@ class Builder:
             for split, rel in old.get("shards", {}).items():
                 path = self.out / rel if rel else None
                 if keep and path is not None and path.exists():
-                    frame = pd.read_parquet(path)
+                    frame = read_frame(path)
                     work.rows[split] += _rows_from_frame(frame[frame["episode_id"].isin(keep)])
             missing = {r.episode_id for rows in work.rows.values() for r in rows}
             keep = {eid for eid in keep if eid in missing or old["episodes"][eid]["status"] != "ok"}

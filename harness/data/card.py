@@ -15,10 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from harness.data.bridge import REASONS
-from harness.data.dlan import SPLITS, shard_paths
+from harness.data.dlan import SPLITS, read_frame, shard_paths
 from harness.data.manifest import Manifest
 from harness.data.templates import STAGES
 
@@ -72,7 +70,7 @@ def _shard_stats(out: Path, counter: TokenCounter) -> tuple[dict[str, dict[str, 
     stats: dict[str, dict[str, list[int]]] = {s: {"prompt": [], "target": [], "least_likely": []} for s in STAGES}
     counts: Counter = Counter()
     for path in shard_paths(out):
-        frame = pd.read_parquet(path, columns=["split", "stage", "prompt", "target", "action_digits"])
+        frame = read_frame(path, columns=["split", "stage", "prompt", "target", "action_digits"])
         for (split, stage), n in frame[["split", "stage"]].value_counts().items():
             counts[(str(split), str(stage))] += int(n)
         for stage, part in frame.groupby("stage"):

@@ -69,6 +69,15 @@ def shard_paths(root: str | Path, split: str | None = None) -> list[Path]:
     return sorted((root / "data").glob(pattern))
 
 
+def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """One shard as a DataFrame, read on the calling thread. Arrow's background reader threads (pre-buffering)
+    can outlive a short script and abort it at exit ('terminate called without an active exception',
+    apache/arrow#34314); shards are small, so nothing is lost by not using them."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=columns, use_threads=False, pre_buffer=False).to_pandas()
+
+
 def hf_data_files(root: str | Path) -> dict[str, list[str]]:
     """`data_files` for `datasets.load_dataset("parquet", data_files=...)`: the shards of each split present."""
     return {split: [str(p) for p in paths] for split in SPLITS if (paths := shard_paths(root, split))}
@@ -81,7 +90,7 @@ def read_examples(root: str | Path, split: str | None = None, stage: str | None 
     if not paths:
         raise FileNotFoundError(f"{root}: no D_lan shards under data/ (build one with `vlm2vla data build`)")
     for path in paths:
-        frame = pd.read_parquet(path)
+        frame = read_frame(path)
         missing = set(COLUMNS) - set(frame.columns)
         if missing:
             raise ValueError(f"{path}: missing D_lan columns {sorted(missing)}")

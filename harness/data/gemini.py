@@ -100,11 +100,11 @@ class GeminiUsage:
                 self.output_tokens += tokens.get("output", 0)
                 self.cost_usd += cost_usd(tokens, spec)
 
-    def count(self, what: str) -> None:
+    def api_error(self) -> None:
+        """A call that failed after the SDK's retries (billed nothing, counted as a call)."""
         with self._lock:
-            if what == "api_error":
-                self.api_errors += 1
-                self.calls += 1
+            self.api_errors += 1
+            self.calls += 1
 
     def fallback(self, code: str) -> None:
         with self._lock:
@@ -316,7 +316,7 @@ class GeminiAnnotator:
             try:
                 entry = self._call(request)
             except Exception as e:  # anything the SDK raises after its retries: this episode falls back
-                self.usage.count("api_error")
+                self.usage.api_error()
                 return self._fallback(episode, _error_code(e), f"{type(e).__name__}: {e}"), info
             self._store(request.key, entry)
             self.usage.add(entry["tokens"], cached=False, spec=self.spec)
