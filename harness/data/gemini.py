@@ -230,13 +230,11 @@ def make_client(spec: GeminiSpec, api_key: str | None = None, httpx_client: Any 
     if not key:
         raise GeminiSetupError(f"{API_KEY_ENV} is not set: export {API_KEY_ENV}=<your key from "
                                "https://aistudio.google.com/apikey>, or build offline with --annotator rules")
-    options = types.HttpOptions(
-        timeout=int(spec.timeout_s * 1000),
-        retry_options=types.HttpRetryOptions(attempts=spec.retry_attempts, initial_delay=spec.retry_initial_delay_s,
-                                             max_delay=spec.retry_max_delay_s, exp_base=2.0, jitter=1.0,
-                                             http_status_codes=[408, 429, 500, 502, 503, 504]),
-        httpx_client=httpx_client,
-    )
+    retry = types.HttpRetryOptions(attempts=spec.retry_attempts, initial_delay=spec.retry_initial_delay_s,
+                                   max_delay=spec.retry_max_delay_s, exp_base=2.0, jitter=1.0,
+                                   http_status_codes=[408, 429, 500, 502, 503, 504])
+    extra = {"httpx_client": httpx_client} if httpx_client is not None else {}
+    options = types.HttpOptions(timeout=int(spec.timeout_s * 1000), retry_options=retry, **extra)
     return genai.Client(api_key=key, http_options=options)
 
 

@@ -180,12 +180,9 @@ class RulesAnnotator:
         segs: list[Segment] = []
         pending_place: int | None = None  # start of a final lowering phase, finished by the release
         for k, (g, s, e) in enumerate(gruns):
-            prev = gruns[k - 1][0] if k else None
             later_grasp = any(j > k for j in grasps)
-            if prev is None and g == 1.0:
+            if k < grasps[0]:  # everything before the first grasp is reaching (opening a closed gripper too)
                 segs.append(Segment(s, e, f"reach {x}"))
-            elif prev is None:  # closed from the start: nothing was grasped in this episode
-                segs += self._generic(d, s, e)
             elif g == 0.0:  # the gripper closes at s
                 grasp_end = _leading_still(d, s, e, still_m)
                 segs.append(Segment(s, grasp_end, f"grasp {x}"))
@@ -196,7 +193,7 @@ class RulesAnnotator:
                         pending_place = ph.start
                     else:
                         segs.append(Segment(ph.start, ph.end, self._holding_name(ph.label, x, y)))
-            else:  # the gripper opens at s
+            else:  # the gripper opens at s: the object is released
                 release_end = _leading_still(d, s, e, still_m)
                 place = f"place {x} {rel} {y}" if y else (f"put down {x}" if pending_place is not None
                                                           else f"release {x}")

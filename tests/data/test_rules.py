@@ -117,3 +117,15 @@ def test_any_trajectory_gets_a_consistent_decomposition(annotator, moves, switch
     grasps = np.any((grip[:-1] == 1.0) & (grip[1:] == 0.0))
     if not grasps:  # nothing is grasped: steps are motion phases named by direction
         assert all(s.subtask.startswith("move the gripper") or s.subtask == "wait" for s in dec.steps)
+
+
+def test_a_gripper_closed_at_the_start_is_not_a_release(annotator):
+    n = 30
+    moves = np.zeros((n, 3))
+    moves[:10, 2] = -0.01  # down
+    moves[14:24, 2] = 0.01  # up
+    grip = np.ones(n)
+    grip[:3] = 0.0  # starts closed, opens while reaching
+    grip[12:] = 0.0  # grasps at 12
+    dec = annotator.annotate(_episode(np.column_stack([moves, grip]), "pick up the carrot"))
+    assert dec.subtasks == ["reach the carrot", "grasp the carrot", "lift the carrot"]
