@@ -18,7 +18,7 @@ from typing import Any
 
 from PIL import Image
 
-from harness.data.bridge import EpisodeError, iter_groups, read_episode
+from harness.data.bridge import EpisodeError, iter_episodes, iter_groups, read_episode
 from harness.data.build import BuildConfig, Builder, split_of
 from harness.data.examples import Writers, episode_examples
 from harness.data.rules import RulesAnnotator
@@ -47,12 +47,7 @@ def run_bench(source: str | Path, spec: str = "bridge") -> dict[str, Any]:
     naive_s = time.perf_counter() - t
 
     t = time.perf_counter()
-    episodes = []
-    for p in paths:
-        try:
-            episodes.append(read_episode(p, source, config.spec.reader))
-        except EpisodeError:
-            pass
+    episodes = list(iter_episodes(source, config.spec.reader))
     read_s = time.perf_counter() - t
 
     annotator = RulesAnnotator(config.decomposition, config.spec.rules)

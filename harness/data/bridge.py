@@ -327,3 +327,15 @@ def read_episode(traj: str | Path, root: str | Path, spec: ReaderSpec | None = N
         image_paths=list(images), collected=collected, date_source=date_source, latency_shifted=shifted,
         dropped_zero_action=dropped, meta={"raw_states": n_obs},
     )
+
+
+def iter_episodes(source: str | Path, spec: ReaderSpec | None = None) -> Iterator[Episode]:
+    """Every readable episode under `source`, one at a time (unreadable ones are passed over; the builder records
+    them, this is for looking at the data: benchmarks, notebooks, tests)."""
+    root = Path(source)
+    for group in iter_groups(root):
+        for path in group.paths:
+            try:
+                yield read_episode(path, root, spec)
+            except EpisodeError:
+                continue

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from harness.data.bench import run_bench
-from harness.data.bridge import EpisodeError, iter_groups, read_episode
+from harness.data.bridge import iter_episodes
 from harness.data.build import BuildConfig, Builder
 from harness.data.fixture import write_fixture
 from harness.data.rules import RulesAnnotator
@@ -33,13 +33,7 @@ def config():
 
 
 def test_rules_annotation_throughput(benchmark, source, config):
-    episodes = []
-    for g in iter_groups(source):
-        for p in g.paths:
-            try:
-                episodes.append(read_episode(p, source, config.spec.reader))
-            except EpisodeError:
-                pass
+    episodes = list(iter_episodes(source, config.spec.reader))
     annotator = RulesAnnotator(config.decomposition, config.spec.rules)
     benchmark(lambda: [annotator.annotate(e) for e in episodes])
     benchmark.extra_info["episodes"] = len(episodes)

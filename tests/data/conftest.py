@@ -43,13 +43,6 @@ def config() -> BuildConfig:
 @pytest.fixture(scope="session")
 def episodes(raw_fixture, config):
     """The good episodes, read once."""
-    from harness.data.bridge import EpisodeError, iter_groups, read_episode
+    from harness.data.bridge import iter_episodes
 
-    out = []
-    for group in iter_groups(raw_fixture):
-        for path in group.paths:
-            try:
-                out.append(read_episode(path, raw_fixture, config.spec.reader))
-            except EpisodeError:
-                pass
-    return out
+    return list(iter_episodes(raw_fixture, config.spec.reader))
