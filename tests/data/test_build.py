@@ -171,7 +171,7 @@ def test_killed_build_resumes_without_duplicates(tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the build finished before it could be killed"
     done_before = len(Manifest(out).records)
-    assert 2 <= done_before < 10
+    assert 2 <= done_before < len(list(iter_groups(raw))), "killed midway"
 
     resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
