@@ -71,8 +71,8 @@ def shard_paths(root: str | Path, split: str | None = None) -> list[Path]:
 
 def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """One shard as a DataFrame, read on the calling thread. Arrow's background reader threads (pre-buffering)
-    can outlive a short script and abort it at exit ('terminate called without an active exception',
-    apache/arrow#34314); shards are small, so nothing is lost by not using them."""
+    are reported to abort short scripts at exit now and then ('terminate called without an active exception',
+    apache/arrow#34314; seen once here); shards are small, so nothing is lost by not using them."""
     import pyarrow.parquet as pq
 
     return pq.read_table(path, columns=columns, use_threads=False, pre_buffer=False).to_pandas()
