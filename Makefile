@@ -77,7 +77,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions demo-robot demo-sim demo-reports
+DEMO_STAGES := demo-specs demo-actions demo-data demo-robot demo-sim demo-reports
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -110,6 +110,11 @@ demo-sim: setup-all
 	rm -rf results/demo/sim
 	$(CLI) sim oracle --trials 3 --require 0.9 --out results/demo/sim
 	$(CLI) sim bench --trials 1 --frames 10
+# D_lan from a raw-layout BridgeData V2 fixture (22 good + 2 corrupt trajectories), offline rules annotator.
+demo-data: setup
+	$(CLI) data fixture --out results/data/bridge-fixture --episodes 22 --corrupt 2
+	$(CLI) data build --source results/data/bridge-fixture --out results/data/dlan
+	$(CLI) data inspect results/data/dlan --episode 0 --stages subtasks,plan,action
 
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials trials-status trials-export reports bench

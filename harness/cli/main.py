@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, report, robot, sim, specs
+from harness.cli import actions, data, report, robot, sim, specs
 from harness.cli.common import not_built
 
 app = typer.Typer(rich_markup_mode=None,
@@ -21,6 +21,7 @@ app.command("robot-trials")(robot.robot_trials_cmd)
 app.add_typer(robot.trials_app, name="trials")
 app.command("report")(report.report)
 app.add_typer(sim.app, name="sim")
+app.add_typer(data.app, name="data")
 
 
 def _placeholder(name: str, issue: int, what: str) -> None:
@@ -31,7 +32,6 @@ def _placeholder(name: str, issue: int, what: str) -> None:
 
 
 for _name, _issue, _what in [
-    ("data", 3, "Building the verbalized dataset D_lan from BridgeData V2"),
     ("train", 4, "LoRA / full fine-tuning"),
     ("vqa", 6, "VQA suites through VLMEvalKit"),
     ("logprob", 7, "Fig. 3 log-probabilities"),

@@ -1,6 +1,8 @@
 """D_lan on disk: the verbalized dataset every training, mechanism and evaluation job reads.
 
-Layout of a D_lan directory (loadable with `datasets.load_dataset("parquet", data_dir=<dir>/data)`):
+Layout of a D_lan directory (`datasets.load_dataset(<dir>)` loads both splits: the card's YAML header declares
+them; or pass `data_files=hf_data_files(<dir>)`. `data_dir=<dir>/data` alone would drop the `heldout-*` shards,
+because `datasets` infers splits from file names and knows no split called heldout):
 
     <dir>/data/<split>-<shard>.parquet   one row per training example (columns = `DlanExample` fields)
     <dir>/images/<episode>/<name>.jpg    observation images; rows hold paths relative to <dir>
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +56,7 @@ def write_shard(examples: Iterable[DlanExample], path: str | Path) -> Path:
     """Write one parquet shard atomically (temporary file, then rename): a killed build leaves no torn shard."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame([asdict(e) for e in examples], columns=COLUMNS)
+    frame = pd.DataFrame([{c: getattr(e, c) for c in COLUMNS} for e in examples], columns=COLUMNS)  # no deep copy
     tmp = path.with_name(path.name + ".tmp")
     frame.to_parquet(tmp, index=False)
     tmp.replace(path)
@@ -67,6 +69,20 @@ def shard_paths(root: str | Path, split: str | None = None) -> list[Path]:
     return sorted((root / "data").glob(pattern))
 
 
+def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """One shard as a DataFrame, read on the calling thread. Arrow's background reader threads (pre-buffering)
+    are reported to abort short scripts at exit now and then ('terminate called without an active exception',
+    apache/arrow#34314; seen once here); shards are small, so nothing is lost by not using them."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=columns, use_threads=False, pre_buffer=False).to_pandas()
+
+
+def hf_data_files(root: str | Path) -> dict[str, list[str]]:
+    """`data_files` for `datasets.load_dataset("parquet", data_files=...)`: the shards of each split present."""
+    return {split: [str(p) for p in paths] for split in SPLITS if (paths := shard_paths(root, split))}
+
+
 def read_examples(root: str | Path, split: str | None = None, stage: str | None = None) -> Iterator[DlanExample]:
     """Stream examples shard by shard (never the whole dataset in memory)."""
     root = Path(root)
@@ -74,7 +90,7 @@ def read_examples(root: str | Path, split: str | None = None, stage: str | None 
     if not paths:
         raise FileNotFoundError(f"{root}: no D_lan shards under data/ (build one with `vlm2vla data build`)")
     for path in paths:
-        frame = pd.read_parquet(path)
+        frame = read_frame(path)
         missing = set(COLUMNS) - set(frame.columns)
         if missing:
             raise ValueError(f"{path}: missing D_lan columns {sorted(missing)}")

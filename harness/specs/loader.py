@@ -13,6 +13,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 from harness.paths import experiments_dir
 from harness.specs.actions import ActionReprSpec, DecompositionSpec
 from harness.specs.base import SpecError, SpecValueError
+from harness.specs.data import DataSpec
 from harness.specs.model import ModelSpec
 from harness.specs.recipe import RecipeSpec
 from harness.specs.robot import RobotSpec
@@ -30,6 +31,7 @@ KINDS: dict[str, type] = {
     "tasks": TaskSpec,
     "vqa": VQASuiteSpec,
     "robots": RobotSpec,
+    "data": DataSpec,
 }
 
 
@@ -148,6 +150,10 @@ def load_vqa_suite(name: str, root: Path | None = None) -> VQASuiteSpec:
 
 def load_robot(name: str, root: Path | None = None) -> RobotSpec:
     return load(name, "robots", root)
+
+
+def load_data(name: str = "bridge", root: Path | None = None) -> DataSpec:
+    return load(name, "data", root)
 
 
 def _cross_references(refs: list[SpecRef], specs: dict[tuple[str, str], Any]) -> list[str]:
