@@ -88,6 +88,7 @@ def _build(dst: Path, image_size: int) -> None:
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
         sliding_window=64, layer_types=["sliding_attention", "full_attention"], initializer_range=0.2,
+        tie_word_embeddings=False,  # tied + random would just echo the last input token
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
     vision = tower(image_size)
     config = vlm_config(text, vision, tokenizer)

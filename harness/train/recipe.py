@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from harness.models import load_model
+from harness.data.dlan import shard_paths
 from harness.paths import REPO_ROOT, results_dir, runs_dir
 from harness.records import TrainLogRow, append_rows, read_rows, write_rows
 from harness.specs import load_actions, load_model as load_model_spec, load_recipe
@@ -112,6 +113,16 @@ def _truncate_log(path: Path, step: int) -> None:
 def train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None = None, *, recipe: str | None = None,
           max_steps: int | None = None, full: bool = False, progress: bool = True) -> TrainResult:
     """Fine-tune `model` on the train split of the D_lan at `data_dir`; resumable, see the module docstring."""
+    from accelerate.state import AcceleratorState
+
+    try:
+        return _train(model, data_dir, out, recipe=recipe, max_steps=max_steps, full=full, progress=progress)
+    finally:  # accelerate's state is process-wide: let a later run in this process use another precision
+        AcceleratorState._reset_state(reset_partial_state=False)
+
+
+def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None, *, recipe: str | None,
+           max_steps: int | None, full: bool, progress: bool) -> TrainResult:
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -126,6 +137,8 @@ def train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None =
     data_dir = Path(data_dir)
     out = Path(out) if out is not None else default_out(spec)
     adapter_dir = out / "adapter"
+    if not shard_paths(data_dir, "train"):
+        raise FileNotFoundError(f"{data_dir}: no D_lan train shards under data/ (build one with `vlm2vla data build`)")
     accelerator = Accelerator(gradient_accumulation_steps=recipe_spec.grad_accum,
                               mixed_precision=_mixed_precision(recipe_spec))
     if accelerator.is_main_process:
@@ -160,6 +173,7 @@ def train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None =
     total_steps = recipe_spec.max_steps or steps_per_epoch * recipe_spec.epochs
     scheduler = get_scheduler(recipe_spec.optimizer.schedule, optimizer,
                               num_warmup_steps=recipe_spec.optimizer.warmup_steps, num_training_steps=total_steps)
+    pixel_dtype = next(loaded.base_model().parameters()).dtype
     net, optimizer = accelerator.prepare(net, optimizer)
     position = checkpoint.Position()
     resume = checkpoint.latest(out)
@@ -183,8 +197,10 @@ def train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None =
     while position.step < total_steps:
         loader = accelerator.prepare_data_loader(DataLoader(
             dataset, batch_size=recipe_spec.batch_size, sampler=_order(len(dataset), recipe_spec.seed, position.epoch),
-            collate_fn=collate(pad_id)))
+            collate_fn=collate(pad_id), generator=torch.Generator().manual_seed(recipe_spec.seed)))
         for batch in accelerator.skip_first_batches(loader, position.micro):
+            if "pixel_values" in batch:
+                batch["pixel_values"] = batch["pixel_values"].to(pixel_dtype)
             with accelerator.accumulate(net):
                 loss = net(**batch).loss
                 accelerator.backward(loss)
