@@ -61,7 +61,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions
+DEMO_STAGES := demo-specs demo-actions demo-train
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -75,6 +75,13 @@ demo-actions: setup
 	$(CLI) actions decode "1. Move forward by 4.2 centimeters and 10 mm left, close the gripper."
 	$(CLI) actions plan '[[0.042, 0.01, -0.035, 0.0], [0.0, 0.0, -0.02, 0.0]]'
 	$(CLI) actions merge '[[0.01,0,0,1],[0.01,0,0,1],[0.01,0,0,1],[0,0,-0.01,1],[0,0,0,0]]'
+
+# Trains the embedded Gemma-3-270M on the demo's D_lan (a few minutes on a CPU; a re-run resumes or skips), then
+# reloads the adapter and generates the action of a training example; the text must parse.
+DEMO_RUN := runs/gemma3-270m-vlm2vla
+demo-train: setup-all
+	$(CLI) train --model gemma3-270m --recipe lora-cpu --data $(DATA) --out $(DEMO_RUN)
+	$(CLI) models generate --model gemma3-270m-vlm2vla --data $(DATA) --stage action
 
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials reports bench

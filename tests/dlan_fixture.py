@@ -40,7 +40,7 @@ def write_dlan(root: Path, episodes: int = 4, seed: int = 0) -> Path:
             imgs.append(rel)
 
         def ex(stage: str, idx: int, sub: str, plan: str, prompt: T.Prompt, target: str, images: list[str],
-               chunk=None) -> DlanExample:
+               chunk=None, ep: str = ep, instruction: str = instruction) -> DlanExample:
             return DlanExample(
                 example_id=f"{ep}/{stage}/{idx}", episode_id=ep, split="train", stage=stage, step_index=idx,
                 instruction=instruction, subtask=sub, plan=plan, prompt=prompt.text, target=target,

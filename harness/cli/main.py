@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, specs, train
+from harness.cli import actions, models, specs, train
 from harness.cli.common import not_built
 
 app = typer.Typer(rich_markup_mode=None,
@@ -18,6 +18,7 @@ app = typer.Typer(rich_markup_mode=None,
 app.add_typer(specs.app, name="specs")
 app.add_typer(actions.app, name="actions")
 app.command("train")(train.train_cmd)
+app.add_typer(models.app, name="models")
 
 
 def _placeholder(name: str, issue: int, what: str) -> None:

@@ -20,11 +20,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from harness.models import load_model
 from harness.data.dlan import shard_paths
+from harness.models import load_model
 from harness.paths import REPO_ROOT, results_dir, runs_dir
 from harness.records import TrainLogRow, append_rows, read_rows, write_rows
-from harness.specs import load_actions, load_model as load_model_spec, load_recipe
+from harness.specs import load_actions, load_recipe
+from harness.specs import load_model as load_model_spec
 from harness.specs.model import ModelSpec
 from harness.specs.recipe import RecipeSpec
 from harness.train import checkpoint
