@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.data.templates import Prompt, to_messages
+from harness.data.templates import Prompt
 from harness.models.chat_template import END_OF_TURN
 from harness.specs.model import ModelSpec
 
@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 
 IGNORE_INDEX = -100  # label value the loss skips (prompt, image and padding positions)
 Content = Sequence["Image.Image | str"]
+
+
+def prompt_content(prompt: Prompt, images: Sequence[Image.Image]) -> list[Image.Image | str]:
+    """The user turn of a template prompt: its observation images, then its text (as `templates.to_messages`)."""
+    if len(images) != prompt.images:
+        raise ValueError(f"the {prompt.stage!r} prompt takes {prompt.images} image(s), got {len(images)}")
+    return [*images, prompt.text]
 
 
 @dataclass
@@ -83,11 +90,8 @@ class LoadedModel:
         """
         import torch
 
-        if len(images) != prompt.images:
-            raise ValueError(f"the {prompt.stage!r} prompt takes {prompt.images} image(s), got {len(images)}")
-        messages = to_messages(prompt)
-        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        inputs = self._encode([text], [list(images)])
+        text, images = self.render(prompt_content(prompt, images))
+        inputs = self._encode([text], [images])
         if target is None and target_ids is None:
             return inputs
         if target is not None and target_ids is not None:
@@ -105,6 +109,10 @@ class LoadedModel:
         return inputs
 
     # ------------------------------------------------------------------ generation
+    def generate_prompt(self, prompt: Prompt, images: Sequence[Image.Image], **options: Any) -> str:
+        """`generate` for a template prompt, laid out exactly as `build_inputs` lays it out for training."""
+        return self.generate(prompt_content(prompt, images), **options)
+
     def generate(self, content: Content, *, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0,
                  seed: int | None = None) -> str:
         """One user turn (images and text interleaved in order) -> the new text only; greedy when temperature == 0."""

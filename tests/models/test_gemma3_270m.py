@@ -38,11 +38,11 @@ def test_graft_keeps_text_only_logits_identical(vlm):
             want = plain(input_ids=ids).logits
             got = vlm.model(input_ids=ids).logits
         assert got.shape == want.shape and torch.equal(got, want)
-    # the pretrained model, not noise: it continues a famous sentence
-    ids = tokenizer("The capital of France is", return_tensors="pt").input_ids
+    # the pretrained model, not noise: English text is far more likely than under a uniform guess (12.5 nats)
+    ids = tokenizer(text[0], return_tensors="pt").input_ids
     with torch.no_grad():
-        out = plain.generate(ids, max_new_tokens=3, do_sample=False)
-    assert "Paris" in tokenizer.decode(out[0, ids.shape[1]:])
+        nll = float(vlm.model(input_ids=ids, labels=ids).loss)
+    assert nll < 5.0
 
 
 def test_zero_projector_makes_images_invisible_until_trained(vlm):

@@ -96,3 +96,13 @@ def test_sampling_is_reproducible_with_a_seed(tiny):
 def test_batch_mixing_image_and_text_only_turns_is_refused(tiny):
     with pytest.raises(ValueError, match="mixes"):
         tiny.generate_batch([[_image(), "a"], ["b"]])
+
+
+def test_rendering_agrees_with_the_shared_message_template(tiny):
+    for prompt in (PROMPT, T.completion_prompt("lift it"), T.subtasks_prompt("pick up the spoon")):
+        images = [_image()] * prompt.images
+        via_templates = tiny.processor.apply_chat_template(T.to_messages(prompt), add_generation_prompt=True,
+                                                           tokenize=False)
+        assert tiny.render([*images, prompt.text])[0] == via_templates
+    assert tiny.generate_prompt(PROMPT, [_image()], max_new_tokens=5) == tiny.generate([_image(), PROMPT.text],
+                                                                                      max_new_tokens=5)

@@ -184,3 +184,21 @@ def test_spec_default_out_and_recipe():
     assert default_out(spec).name == "vlm2vla"
     r = resolve_recipe(spec, None, 3, True)
     assert (r.name, r.max_steps, r.method) == ("lora-paper", 3, "full")
+
+
+def test_paper_recipe_runs_with_bf16_autocast_and_checkpointing(dlan, tmp_path, private_dirs):
+    result = train("tiny", dlan, tmp_path / "paper", recipe="lora-paper", max_steps=1, progress=False)
+    assert result.steps == 1 and set(result.trainable) == {"lora"}
+    assert torch.isfinite(torch.tensor(result.last_loss))
+    tuned = load_model("tiny", adapter=result.adapter_dir)
+    assert isinstance(tuned.generate(["move forward"], max_new_tokens=3), str)
+
+
+def test_full_fine_tuning_saves_a_whole_model_that_reloads(dlan, tmp_path, private_dirs):
+    result = train("tiny", dlan, tmp_path / "full", recipe="lora-cpu", max_steps=1, full=True, progress=False)
+    assert "lora" not in result.trainable and "vision_tower" not in result.trainable
+    assert (result.adapter_dir / "config.json").is_file() and (result.adapter_dir / "recipe.yaml").is_file()
+    tuned, base = load_model("tiny", adapter=result.adapter_dir), load_model("tiny")
+    assert not hasattr(tuned.model, "peft_config")
+    inputs = _inputs(base, dlan)
+    assert not torch.allclose(_logits(tuned, inputs), _logits(base, inputs), atol=1e-4)
