@@ -88,7 +88,9 @@ def _load_gemma3(spec: ModelSpec, adapter_dir: Path | None, device: str, torch_d
     base_dir = embedded_dir(spec.base, spec.image_size) if is_embedded(spec.base) else local_checkpoint(spec.base)
     full_model = adapter_dir is not None and (adapter_dir / "config.json").is_file()
     weights_dir = adapter_dir if full_model else base_dir
-    model = AutoModelForImageTextToText.from_pretrained(weights_dir, dtype=torch_dtype, local_files_only=True)
+    placement = {"device_map": device} if device.startswith("cuda") else {}  # straight onto the GPU, not via RAM
+    model = AutoModelForImageTextToText.from_pretrained(weights_dir, dtype=torch_dtype, local_files_only=True,
+                                                        **placement)
     processor = _load_processor(weights_dir if full_model and _has_processor(weights_dir) else base_dir)
     if adapter_dir is not None and not full_model:
         if not (adapter_dir / "adapter_config.json").is_file():

@@ -30,6 +30,7 @@ from harness.specs.model import ModelSpec
 from harness.specs.recipe import RecipeSpec
 from harness.train import checkpoint
 from harness.train.data import TrainDataset, collate, encoded_length, training_items
+from harness.train.loss import target_loss
 from harness.train.trainable import make_trainable, trainable_counts
 
 
@@ -203,7 +204,7 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
             if "pixel_values" in batch:
                 batch["pixel_values"] = batch["pixel_values"].to(pixel_dtype)
             with accelerator.accumulate(net):
-                loss = net(**batch).loss
+                loss = target_loss(net, batch)
                 accelerator.backward(loss)
                 optimizer.step()
                 optimizer.zero_grad()
