@@ -153,7 +153,8 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
     set_seed(recipe_spec.seed)
     loaded = load_model(replace(spec, adapter=None), device=str(accelerator.device))
     representation = load_actions(spec.action_repr).type
-    tokens = loaded.least_likely_tokens() if representation == "least_likely" else None
+    with accelerator.main_process_first():  # one process chooses (and caches) the least-likely tokens
+        tokens = loaded.least_likely_tokens() if representation == "least_likely" else None
     items = training_items(data_dir, representation, tokens)
     kept = [it for it in items if encoded_length(loaded, it) <= recipe_spec.max_length]
     skipped = len(items) - len(kept)

@@ -14,10 +14,12 @@ import pytest
 pytest.importorskip("peft")
 
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from harness.cli.main import app  # noqa: E402
+from harness.data.dlan import read_examples  # noqa: E402
 from harness.models import IGNORE_INDEX, load_model  # noqa: E402
 from harness.paths import REPO_ROOT  # noqa: E402
 from harness.records import TrainLogRow, read_rows  # noqa: E402
@@ -37,8 +39,6 @@ def trained(dlan, private_dirs):
 
 
 def _inputs(loaded, dlan):
-    from PIL import Image
-
     item = training_items(dlan, "verbalized")[2]
     images = [Image.open(p).convert("RGB") for p in item.images]
     return loaded.build_inputs(item.prompt, images, item.target)
@@ -124,12 +124,11 @@ def test_least_likely_targets_are_token_ids(dlan, tmp_path, monkeypatch):
     tokens = loaded.least_likely_tokens()
     items = training_items(dlan, "least_likely", tokens)
     action = next(it for it in items if it.prompt.stage == "action")
-    digits = next(e for e in __import__("harness.data.dlan", fromlist=["x"]).read_examples(dlan)
-                  if e.example_id == action.example_id).action_digits
+    digits = next(e for e in read_examples(dlan) if e.example_id == action.example_id).action_digits
     assert action.target is None and list(action.target_ids) == [tokens.ids[int(d)] for d in digits]
     plan = next(it for it in items if it.prompt.stage == "plan")
     assert plan.target_ids is None and plan.target
-    blank = [__import__("PIL.Image", fromlist=["Image"]).new("RGB", (8, 8))]
+    blank = [Image.new("RGB", (8, 8))]
     labels = loaded.build_inputs(action.prompt, blank, target_ids=action.target_ids)["labels"][0]
     assert labels[labels != IGNORE_INDEX].tolist() == list(action.target_ids) + [loaded.end_of_turn_id]
 
