@@ -163,7 +163,10 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
 
     net = make_trainable(loaded.model, recipe_spec)
     if recipe_spec.gradient_checkpointing:
-        net.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(net, "activation_checkpointing_enable"):  # transformers >= 5.23's name
+            net.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            net.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         net.config.use_cache = False
     trainable = trainable_counts(net)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=recipe_spec.optimizer.lr,
