@@ -52,11 +52,10 @@ def generate_cmd(model: str = typer.Option(..., "--model", help="Model spec (wit
     if ex is None:
         fail(f"{data}: no {stage!r} example {example or ''} in split {split!r}", 2)
     images = [Image.open(Path(data) / p).convert("RGB") for p in ex.images]
-    budget = max_new_tokens or getattr(loaded.spec.generation, stage if stage in ("plan", "action") else "subtasks")\
-        .max_new_tokens
-    text = loaded.generate([*images, ex.prompt], max_new_tokens=budget)
-    typer.echo(f"example:   {ex.example_id}\nprompt:    {ex.prompt!r}\ntarget:    {ex.target_for(_repr(loaded))!r}\n"
-               f"generated: {text!r}")
+    sampling = getattr(loaded.spec.generation, stage if stage in ("plan", "action") else "subtasks")
+    text = loaded.generate([*images, ex.prompt], max_new_tokens=max_new_tokens or sampling.max_new_tokens)
+    target = ex.target_for(loaded.action_spec().type)
+    typer.echo(f"example:   {ex.example_id}\nprompt:    {ex.prompt!r}\ntarget:    {target!r}\ngenerated: {text!r}")
     if stage != "action":
         return
     try:
@@ -64,9 +63,3 @@ def generate_cmd(model: str = typer.Option(..., "--model", help="Model spec (wit
     except ActionParseError as e:
         fail(f"the generated action text does not parse: {e}", 2)
     typer.echo(f"parsed:    {json.dumps(chunk_to_lists(chunk))}")
-
-
-def _repr(loaded) -> str:
-    from harness.specs import load_actions
-
-    return load_actions(loaded.spec.action_repr).type

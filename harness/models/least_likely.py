@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from harness.actions import LeastLikelyTokens, StaleTokenFileError, select_least_likely, tokenizer_fingerprint
 from harness.paths import cache_dir
-from harness.specs import load_actions
 from harness.specs.actions import LeastLikelySpec
 
 if TYPE_CHECKING:
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def _spec_of(loaded: LoadedModel) -> LeastLikelySpec:
-    spec = load_actions(loaded.spec.action_repr)
+    spec = loaded.action_spec()
     return spec.least_likely if spec.type == "least_likely" else LeastLikelySpec()
 
 

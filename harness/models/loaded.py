@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from harness.actions import ActionCodec, LeastLikelyTokens
+    from harness.specs.actions import ActionReprSpec
 
 IGNORE_INDEX = -100  # label value the loss skips (prompt, image and padding positions)
 Content = Sequence["Image.Image | str"]
@@ -165,10 +166,15 @@ class LoadedModel:
 
         return least_likely_tokens(self)
 
+    def action_spec(self) -> ActionReprSpec:
+        """The spec's action representation (experiments/actions/<action_repr>.yaml)."""
+        from harness.specs import load_actions
+
+        return load_actions(self.spec.action_repr)
+
     def action_codec(self) -> ActionCodec:
         """The codec of the spec's action representation (least-likely: over this tokenizer's chosen tokens)."""
         from harness.actions import make_codec
-        from harness.specs import load_actions
 
-        spec = load_actions(self.spec.action_repr)
+        spec = self.action_spec()
         return make_codec(spec, self.least_likely_tokens() if spec.type == "least_likely" else None)

@@ -24,8 +24,8 @@ from harness.data.dlan import shard_paths
 from harness.models import load_model
 from harness.paths import REPO_ROOT, results_dir, runs_dir
 from harness.records import TrainLogRow, append_rows, read_rows, write_rows
-from harness.specs import load_actions, load_recipe
 from harness.specs import load_model as load_model_spec
+from harness.specs import load_recipe
 from harness.specs.model import ModelSpec
 from harness.specs.recipe import RecipeSpec
 from harness.train import checkpoint
@@ -152,7 +152,7 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
                            done["first_loss"], done["last_loss"], 0.0, done["steps"], done["trainable"], True)
     set_seed(recipe_spec.seed)
     loaded = load_model(replace(spec, adapter=None), device=str(accelerator.device))
-    representation = load_actions(spec.action_repr).type
+    representation = loaded.action_spec().type
     with accelerator.main_process_first():  # one process chooses (and caches) the least-likely tokens
         tokens = loaded.least_likely_tokens() if representation == "least_likely" else None
     items = training_items(data_dir, representation, tokens)
