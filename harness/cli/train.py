@@ -36,6 +36,7 @@ def train_cmd(
         fail(str(e), 2)
     first = f"{result.first_loss:.4f}" if result.first_loss is not None else "n/a"
     last = f"{result.last_loss:.4f}" if result.last_loss is not None else "n/a"
+    took = "earlier run" if result.already_done else f"{result.wall_s:.1f} s"
     typer.echo(f"{'already trained' if result.already_done else 'trained'}: {result.steps} steps on "
-               f"{result.examples} examples in {result.wall_s:.1f} s; loss {first} -> {last}; "
+               f"{result.examples} examples ({took}); loss {first} -> {last} (first -> last step); "
                f"adapter: {result.adapter_dir}")
