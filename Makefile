@@ -77,7 +77,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions demo-data demo-robot demo-sim demo-reports
+DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-robot demo-sim demo-reports
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -115,6 +115,12 @@ demo-data: setup
 	$(CLI) data fixture --out results/data/bridge-fixture --episodes 22 --corrupt 2
 	$(CLI) data build --source results/data/bridge-fixture --out results/data/dlan
 	$(CLI) data inspect results/data/dlan --episode 0 --stages subtasks,plan,action
+# Trains the embedded Gemma-3-270M on the demo's D_lan (a few minutes on a CPU; a re-run resumes or skips), then
+# reloads the adapter and generates the action of a training example; the text must parse.
+DEMO_RUN := runs/gemma3-270m-vlm2vla
+demo-train: setup-all
+	$(CLI) train --model gemma3-270m --recipe lora-cpu --data $(DATA) --out $(DEMO_RUN)
+	$(CLI) models generate --model gemma3-270m-vlm2vla --data $(DATA) --stage action
 
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials trials-status trials-export reports bench

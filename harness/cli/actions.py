@@ -97,3 +97,24 @@ def merge_cmd(deltas: str = typer.Argument(..., help="JSON list of per-step [dx,
     except (json.JSONDecodeError, ValueError, TypeError) as e:
         fail(f"bad deltas {deltas!r}: {e}", 2)
     typer.echo(_codec(repr, tokens).encode(chunk))
+
+
+@app.command("least-likely")
+def least_likely_cmd(model: str = typer.Option(..., "--model", help="Model spec whose untuned base model and "
+                                               "tokenizer choose the tokens."),
+                     out: Path = typer.Option(None, "--out", help="Also write the choice to this JSON file."),
+                     refresh: bool = typer.Option(False, "--refresh", help="Choose again even if cached.")):
+    """Choose (or read from the cache) the model's 10 least likely tokens for VLM2VLA-AT and print them."""
+    from harness.models import ModelLoadError, load_model
+    from harness.models.least_likely import cache_path, least_likely_tokens
+
+    try:
+        loaded = load_model(model)
+    except (SpecError, ModelLoadError) as e:
+        fail(str(e), 2)
+    tokens = least_likely_tokens(loaded, refresh=refresh)
+    if out is not None:
+        tokens.save(out)
+    for digit, (tid, text, lp) in enumerate(zip(tokens.ids, tokens.strings, tokens.mean_logprobs, strict=True)):
+        typer.echo(f"{digit}  id {tid:>7}  {text!r:<24} mean log-prob {lp:.2f}")
+    typer.echo(f"cached: {cache_path(loaded)}" + (f"; written: {out}" if out else ""))

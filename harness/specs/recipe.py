@@ -50,6 +50,7 @@ class RecipeSpec:
     method: str = "lora"
     lora: LoraSpec = field(default_factory=LoraSpec)
     train_projector: bool = True  # the projector of a grafted vision tower starts at zero: it must learn
+    train_vision_tower: bool = False  # the paper freezes it; the embedded models' random tower may be trained
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     batch_size: int = 1
     grad_accum: int = 2

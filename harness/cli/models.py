@@ -1,0 +1,65 @@
+"""`vlm2vla models ...`: build the embedded models, and try a model on a D_lan example."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from harness.cli.common import fail
+
+app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                  help="Model specs as loaded models: build the embedded ones, generate on a D_lan example.")
+
+
+@app.command("build")
+def build_cmd(model: str = typer.Argument(..., help="A model spec whose base is embedded:<name> (tiny, gemma3-270m).")):
+    """Build (once) and load an embedded model, printing where its checkpoint is cached."""
+    from harness.models import ModelLoadError, load_model
+    from harness.specs import SpecError
+
+    try:
+        loaded = load_model(model)
+    except (SpecError, ModelLoadError, ValueError) as e:
+        fail(str(e), 2)
+    n = sum(p.numel() for p in loaded.model.parameters())
+    typer.echo(f"{loaded.spec.name}: {n / 1e6:.1f}M parameters, cached at {loaded.base_dir}")
+
+
+@app.command("generate")
+def generate_cmd(model: str = typer.Option(..., "--model", help="Model spec (with its adapter, if it has one)."),
+                 data: Path = typer.Option(..., "--data", help="D_lan directory."),
+                 stage: str = typer.Option("action", help="Stage of the example: subtasks, plan, action, ..."),
+                 example: str = typer.Option(None, help="example_id; default: the first of the stage in the split."),
+                 split: str = typer.Option("train", help="D_lan split to read."),
+                 max_new_tokens: int = typer.Option(None, help="Default: the spec's budget for the stage.")):
+    """Greedy-generate the answer to one D_lan example and compare it with the target; for action examples the
+    text is parsed with the spec's action codec (exit status 2 if it does not parse)."""
+    from PIL import Image
+
+    from harness.actions import ActionParseError, chunk_to_lists
+    from harness.data.dlan import read_examples
+    from harness.models import ModelLoadError, load_model
+    from harness.specs import SpecError
+
+    try:
+        loaded = load_model(model)
+        ex = next((e for e in read_examples(data, split=split, stage=stage)
+                   if example is None or e.example_id == example), None)
+    except (SpecError, ModelLoadError, FileNotFoundError, ValueError) as e:
+        fail(str(e), 2)
+    if ex is None:
+        fail(f"{data}: no {stage!r} example {example or ''} in split {split!r}", 2)
+    images = [Image.open(Path(data) / p).convert("RGB") for p in ex.images]
+    sampling = getattr(loaded.spec.generation, stage if stage in ("plan", "action") else "subtasks")
+    text = loaded.generate([*images, ex.prompt], max_new_tokens=max_new_tokens or sampling.max_new_tokens)
+    target = ex.target_for(loaded.action_spec().type)
+    typer.echo(f"example:   {ex.example_id}\nprompt:    {ex.prompt!r}\ntarget:    {target!r}\ngenerated: {text!r}")
+    if stage != "action":
+        return
+    try:
+        chunk = loaded.action_codec().decode(text)
+    except ActionParseError as e:
+        fail(f"the generated action text does not parse: {e}", 2)
+    typer.echo(f"parsed:    {json.dumps(chunk_to_lists(chunk))}")
