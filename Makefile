@@ -42,7 +42,14 @@ $(VENV)/.stamp-%: pyproject.toml $(VENV)/.stamp-base
 	$(PIP) install -e ".[$*]"
 	touch $@
 
-EXTRAS_ALL := train grammar gemini sim reports
+# VLMEvalKit: installed --no-deps after the pinned `vqa-deps` extra (pyproject.toml says why); the version is the
+# one pinned in the `vqa` extra.
+$(VENV)/.stamp-vqa: pyproject.toml $(VENV)/.stamp-base
+	$(PIP) install -e ".[vqa-deps]"
+	$(PIP) install --no-deps "$$($(BIN)/python -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["vqa"][0])')"
+	touch $@
+
+EXTRAS_ALL := train grammar gemini sim reports vqa
 
 .PHONY: setup setup-all
 setup: $(VENV)/.stamp-base ## create .venv with torch (CPU wheel) and the project
@@ -61,7 +68,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions
+DEMO_STAGES := demo-specs demo-actions demo-vqa
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -75,6 +82,14 @@ demo-actions: setup
 	$(CLI) actions decode "1. Move forward by 4.2 centimeters and 10 mm left, close the gripper."
 	$(CLI) actions plan '[[0.042, 0.01, -0.035, 0.0], [0.0, 0.0, -0.02, 0.0]]'
 	$(CLI) actions merge '[[0.01,0,0,1],[0.01,0,0,1],[0.01,0,0,1],[0,0,-0.01,1],[0,0,0,0]]'
+
+# Embedded VQA suite on the base model and, once demo-train has made its adapter, on the fine-tuned one: the second
+# run prints retention against the first.
+demo-vqa: $(VENV)/.stamp-vqa $(VENV)/.stamp-train
+	$(CLI) vqa --model gemma3-270m --suite embedded --quiet
+	@if $(BIN)/python -c 'import sys; from harness.vqa.scores import adapter_ready; sys.exit(0 if adapter_ready("gemma3-270m-vlm2vla") else 1)'; then \
+		$(CLI) vqa --model gemma3-270m-vlm2vla --suite embedded --quiet; \
+	else echo "demo-vqa: gemma3-270m-vlm2vla has no trained adapter yet (demo-train makes it); scored gemma3-270m only"; fi
 
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials reports bench

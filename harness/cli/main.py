@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, specs
+from harness.cli import actions, specs, vqa
 from harness.cli.common import not_built
 
 app = typer.Typer(rich_markup_mode=None,
@@ -17,6 +17,7 @@ app = typer.Typer(rich_markup_mode=None,
 )
 app.add_typer(specs.app, name="specs")
 app.add_typer(actions.app, name="actions")
+app.add_typer(vqa.app, name="vqa")
 
 
 def _placeholder(name: str, issue: int, what: str) -> None:
@@ -29,7 +30,6 @@ def _placeholder(name: str, issue: int, what: str) -> None:
 for _name, _issue, _what in [
     ("data", 3, "Building the verbalized dataset D_lan from BridgeData V2"),
     ("train", 4, "LoRA / full fine-tuning"),
-    ("vqa", 6, "VQA suites through VLMEvalKit"),
     ("logprob", 7, "Fig. 3 log-probabilities"),
     ("forgetting", 7, "The forgetting ablation grid"),
     ("robot-trials", 8, "Robot trial protocols"),
