@@ -42,11 +42,13 @@ $(VENV)/.stamp-%: pyproject.toml $(VENV)/.stamp-base
 	$(PIP) install -e ".[$*]"
 	touch $@
 
-# VLMEvalKit: installed --no-deps after the pinned `vqa-deps` extra (pyproject.toml says why); the version is the
-# one pinned in the `vqa` extra.
+# VLMEvalKit: installed --no-deps after the pinned `vqa-deps` extra; torchvision goes to a private directory that only
+# harness.vqa.kit puts on sys.path (pyproject.toml says why). Versions: the pins of the `vqa*` extras.
+EXTRA_PIN = $$($(BIN)/python -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["$(1)"][0])')
 $(VENV)/.stamp-vqa: pyproject.toml $(VENV)/.stamp-base
 	$(PIP) install -e ".[vqa-deps]"
-	$(PIP) install --no-deps "$$($(BIN)/python -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["vqa"][0])')"
+	$(PIP) install --no-deps --upgrade --target $(VENV)/vqa-torchvision "$(call EXTRA_PIN,vqa-torchvision)"
+	$(PIP) install --no-deps "$(call EXTRA_PIN,vqa)"
 	touch $@
 
 EXTRAS_ALL := train grammar gemini sim reports vqa

@@ -10,7 +10,9 @@ cores, closing it afterwards.
 
 On CPU machines torchvision's compiled ops cannot load (`operator torchvision::nms does not exist`); VLMEvalKit
 imports torchvision but the image benchmarks never call those ops, so `load()` registers the two missing op schemas
-— only when that exact failure happens.
+— only when that exact failure happens. Such a torchvision would also break `transformers` (which imports it when it
+is installed) in every other process of the venv, so the Makefile installs it into a private directory,
+`.venv/vqa-torchvision`, that only `load()` puts on `sys.path` (and only when no torchvision is installed normally).
 """
 
 from __future__ import annotations
@@ -83,8 +85,18 @@ def preserved_state() -> Iterator[None]:
         np.random.set_state(np_rng)
 
 
+def private_torchvision_dir() -> Path:
+    """Where the Makefile installs torchvision for VLMEvalKit alone (see the module docstring)."""
+    return Path(sys.prefix) / "vqa-torchvision"
+
+
 def _torchvision_needs_schemas() -> bool:
     """Import torchvision; on the CPU-only failure, register the missing op schemas and import it again."""
+    import importlib.util
+
+    private = str(private_torchvision_dir())
+    if importlib.util.find_spec("torchvision") is None and Path(private).is_dir() and private not in sys.path:
+        sys.path.append(private)
     try:
         import torchvision  # noqa: F401
         return False

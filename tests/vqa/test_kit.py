@@ -71,3 +71,28 @@ def test_import_and_scoring_leave_process_state_alone(tmp_path):
     assert report["new_in_home"] == [], "VLMEvalKit created files in $HOME (e.g. ~/LMUData)"
     assert report["tmp_left"] == []
     assert "did not detect the .env" not in proc.stderr.lower()
+
+
+TRANSFORMERS_FIRST = """
+import transformers.models.gemma3.modeling_gemma3 as g
+from harness.vqa import kit
+kit.load()
+from transformers import Gemma3ForConditionalGeneration
+print("ok")
+"""
+KIT_FIRST = """
+from harness.vqa import kit
+kit.load()
+import transformers.models.gemma3.modeling_gemma3 as g
+from transformers import Gemma3ForConditionalGeneration
+print("ok")
+"""
+
+
+def test_vlmevalkits_torchvision_never_breaks_transformers():
+    """The CPU-only torchvision VLMEvalKit needs cannot load its compiled ops; installed normally it would break every
+    `transformers` import in the venv. It lives in a private directory that only the kit adds to sys.path."""
+    for script in (TRANSFORMERS_FIRST, KIT_FIRST):
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT,
+                              timeout=600)
+        assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
