@@ -129,6 +129,16 @@ def instantiate(b: BenchmarkSpec) -> Any:
     return ds
 
 
+def apply_limit(ds: Any, n: int) -> None:
+    """Keep the first `n` rows, as VLMEvalKit's `--limit` does; for MME-rated yes/no sets, complete them to whole
+    (category, image) groups, since MME's "plus" score needs both questions of an image."""
+    head = ds.data.iloc[:n]
+    if getattr(ds, "TYPE", "") == "Y/N" and "MME" in ds.dataset_name and "image_path" in ds.data:
+        keys = set(zip(head["category"], head["image_path"], strict=True))
+        head = ds.data[[k in keys for k in zip(ds.data["category"], ds.data["image_path"], strict=True)]]
+    ds.data = head
+
+
 def _clear_evaluation(bench_dir: Path, keep: set[Path]) -> None:
     """Remove what an earlier, unfinished evaluation left, so VLMEvalKit cannot reuse it."""
     for p in bench_dir.iterdir():
@@ -167,7 +177,7 @@ def run(generator: Generator, cfg: RunConfig, run_dir: Path, *, progress: bool =
                 continue
             ds = instantiate(b)
             if cfg.limit:
-                ds.data = ds.data.iloc[:cfg.limit]
+                apply_limit(ds, cfg.limit)
             bench_dir = run_dir / b.dataset
             pred = predict(model, ds, bench_dir, cfg.model, batch_size=cfg.batch_size, progress=progress,
                            on_batch=on_batch)

@@ -106,3 +106,12 @@ def test_base_model_of_follows_the_specs():
     assert base_model_of("gemma3-base") is None  # no adapter: it is the base
     assert base_model_of("no-such-model") is None
     assert adapter_ready("gemma3-base") is False
+
+
+def test_limit_keeps_mme_image_pairs_whole(run_suite, perfect):
+    """`--limit 3` cuts an MME image's yes/no pair in half; the pair is completed so MME's score is defined."""
+    result, _ = run_suite(perfect, only=["MME_EMB"], limit=3)
+    heads = [r for r in result.rows if r.metric == "Overall"]
+    assert heads[0].n == 4
+    categories = [r.metric for r in result.rows if r.scale == "/200"]
+    assert heads[0].score == pytest.approx(200.0 * len(categories)) and len(categories) == 2
