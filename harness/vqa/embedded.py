@@ -28,7 +28,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 # Bump when any generated content changes: staged copies with another version are rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SEED = 20260101
 MANIFEST = "manifest.json"
 
@@ -159,7 +159,7 @@ MCQ_KINDS = ("colour", "shape", "count", "position", "sum", "missing")
 
 def _mmstar(rng: random.Random) -> pd.DataFrame:
     rows = []
-    for i in range(12):
+    for i in range(8):
         img, question, correct, distractors, cat, l2 = _shape_mcq(rng, MCQ_KINDS[i % len(MCQ_KINDS)])
         options, answer = _options(rng, correct, distractors)
         rows.append(dict(index=i, question=question, answer=answer, **options, category=cat,
@@ -170,7 +170,7 @@ def _mmstar(rng: random.Random) -> pd.DataFrame:
 def _mmbench(rng: random.Random) -> pd.DataFrame:
     """MMBench layout: each question followed by its circular shifts (index + k * 1e6, image = original index)."""
     base_rows, copies = [], []
-    for i in range(6):
+    for i in range(4):
         img, question, correct, distractors, cat, l2 = _shape_mcq(rng, MCQ_KINDS[(i + 2) % len(MCQ_KINDS)])
         options, answer = _options(rng, correct, distractors)
         hint = "Count each object exactly once." if cat in ("instance reasoning", "math") else None
@@ -188,7 +188,7 @@ def _mmbench(rng: random.Random) -> pd.DataFrame:
 def _mmmu(rng: random.Random) -> pd.DataFrame:
     """MMMU layout: the question names its image as `<image 1>`; `split` dev/validation (headline: validation)."""
     rows = []
-    for i in range(8):
+    for i in range(6):
         if i % 2 == 0:
             labels = rng.sample(["Alpha", "Beta", "Gamma", "Delta", "Omega"], 4)
             values = rng.sample(range(2, 10), 4)
@@ -371,9 +371,7 @@ def _textvqa(rng: random.Random) -> pd.DataFrame:
              ("SALE", "What word is on the banner?", (220, 60, 140), ["sale"] * 10),
              ("EXIT", "What does the green sign say?", (20, 140, 60), ["exit"] * 10),
              ("MILK", "What is written on the carton?", (120, 160, 220), ["milk"] * 9 + ["milk carton"]),
-             ("7", "What number is on the player's shirt?", (30, 30, 140), ["7"] * 10),
-             ("TAXI", "What is written on top of the car?", (250, 210, 0), ["taxi"] * 10),
-             ("BOOKS", "What does the shop sign say?", (60, 100, 60), ["books"] * 10)]
+             ("7", "What number is on the player's shirt?", (30, 30, 140), ["7"] * 10)]
     rows = []
     for i, (text, question, colour, answers) in enumerate(signs):
         img, draw = _canvas((rng.randint(180, 230),) * 3)

@@ -95,7 +95,7 @@ def test_textvqa_rows_have_ten_answers(staged):
 
 def test_multiple_choice_answers_are_not_all_one_letter(staged):
     for name in ("MMStar_EMB", "MMMU_DEV_VAL_EMB", "MMBench_DEV_EN_EMB"):
-        assert _read(staged, name)["answer"].nunique() >= 3, name
+        assert _read(staged, name)["answer"].nunique() >= 2, name
 
 
 def test_every_set_loads_through_its_vlmevalkit_class(datasets, staged, suite):
