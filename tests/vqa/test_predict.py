@@ -130,3 +130,15 @@ def test_adapter_rejects_what_it_cannot_send(staged):
     model = HarnessVLM(echo_hash())
     with pytest.raises(ValueError, match="not supported"):
         model.generate_many([[dict(type="video", value="clip.mp4")]])
+
+
+def test_registration_is_in_process_and_never_shadows_vlmevalkit_models():
+    kit.load()
+    from vlmeval.config import supported_VLM
+
+    from harness.vqa.adapter import HarnessVLM, register
+
+    model = register("fake-registered", echo_hash(), max_new_tokens=5)
+    assert isinstance(model, HarnessVLM) and isinstance(supported_VLM["fake-registered"](), HarnessVLM)
+    with pytest.raises(ValueError, match="one of VLMEvalKit's own models"):
+        register("Gemma3-12B", echo_hash())
