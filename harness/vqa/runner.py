@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ kit.load()
 import vlmeval.dataset as vlm_datasets  # noqa: E402
 
 from harness.vqa.adapter import Generator, HarnessVLM, register  # noqa: E402
-from harness.vqa.predict import checkpoint_file, predict, prediction_file  # noqa: E402
+from harness.vqa.predict import checkpoint_file, predict  # noqa: E402
 from harness.vqa.scores import Scored, flatten, rows_for  # noqa: E402
 
 
@@ -190,12 +190,3 @@ def run(generator: Generator, cfg: RunConfig, run_dir: Path, *, progress: bool =
             rows += new
     return RunResult(run_dir, rows, skipped)
 
-
-def prediction_path(run_dir: Path, model: str, dataset: str) -> Path:
-    """Where a run keeps VLMEvalKit's prediction file for one benchmark."""
-    return prediction_file(run_dir / dataset, model, dataset)
-
-
-def summary(rows: list[VQAScoreRow]) -> list[dict[str, Any]]:
-    """Headline rows as plain dicts (for printing and JSON)."""
-    return [asdict(r) for r in rows if r.metric == "Overall"]
