@@ -47,7 +47,7 @@ def _load_model(name: str) -> Any:
         from harness.models.registry import load_model
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("harness.models"):
-            fail(f"cannot load model {name!r}: the model registry (harness.models.registry, issue 2) is not in "
+            fail(f"cannot load model {name!r}: the model registry (harness.models.registry) is not in "
                  "this checkout yet; nothing was run", 1)
         raise
     try:
