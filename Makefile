@@ -43,7 +43,16 @@ $(VENV)/.stamp-%: pyproject.toml $(VENV)/.stamp-base
 	$(PIP) install -e ".[$*]"
 	touch $@
 
-EXTRAS_ALL := train grammar gemini sim reports
+# VLMEvalKit: installed --no-deps after the pinned `vqa-deps` extra; torchvision goes to a private directory that only
+# harness.vqa.kit puts on sys.path (pyproject.toml says why). Versions: the pins of the `vqa*` extras.
+EXTRA_PIN = $$($(BIN)/python -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["$(1)"][0])')
+$(VENV)/.stamp-vqa: pyproject.toml $(VENV)/.stamp-base
+	$(PIP) install -e ".[vqa-deps]"
+	$(PIP) install --no-deps --upgrade --target $(VENV)/vqa-torchvision "$(call EXTRA_PIN,vqa-torchvision)"
+	$(PIP) install --no-deps "$(call EXTRA_PIN,vqa)"
+	touch $@
+
+EXTRAS_ALL := train grammar gemini sim reports vqa
 
 # The simulator renders offscreen through EGL with Mesa's software rasteriser (MUJOCO_GL=egl, no GPU needed).
 # Its Debian packages are installed here when missing (a no-op when present; apt needs root).
@@ -77,7 +86,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-robot demo-sim demo-reports
+DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-vqa demo-robot demo-sim demo-reports
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -121,6 +130,13 @@ DEMO_RUN := runs/gemma3-270m-vlm2vla
 demo-train: setup-all
 	$(CLI) train --model gemma3-270m --recipe lora-cpu --data $(DATA) --out $(DEMO_RUN)
 	$(CLI) models generate --model gemma3-270m-vlm2vla --data $(DATA) --stage action
+# Embedded VQA suite on the base model and, once demo-train has made its adapter, on the fine-tuned one: the second
+# run prints retention against the first.
+demo-vqa: $(VENV)/.stamp-vqa $(VENV)/.stamp-train
+	$(CLI) vqa --model gemma3-270m --suite embedded --quiet
+	@if $(BIN)/python -c 'import sys; from harness.vqa.scores import adapter_ready; sys.exit(0 if adapter_ready("gemma3-270m-vlm2vla") else 1)'; then \
+		$(CLI) vqa --model gemma3-270m-vlm2vla --suite embedded --quiet; \
+	else echo "demo-vqa: gemma3-270m-vlm2vla has no trained adapter yet (demo-train makes it); scored gemma3-270m only"; fi
 
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials trials-status trials-export reports bench

@@ -1,0 +1,25 @@
+"""VQA generation throughput, batched vs one at a time, on the registry's tiny model (`make bench`).
+
+A measurement, not an assertion on time: the ratio lands in the benchmark's extra_info. The CPU/GPU numbers the
+issue asks for come from `vlm2vla vqa bench --model gemma3-270m` (see README)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.benchmark
+
+
+def test_vqa_batched_vs_sequential(benchmark, tmp_path):
+    registry = pytest.importorskip("harness.models.registry")
+    from harness.specs import load_vqa_suite
+    from harness.vqa import bench, embedded
+
+    suite = load_vqa_suite("embedded")
+    embedded.stage(tmp_path)
+    model = registry.load_model("tiny")
+    result = benchmark.pedantic(lambda: bench.run(model, suite, tmp_path, model_name="tiny", n=16, batch_size=8,
+                                                  max_new_tokens=suite.max_new_tokens), rounds=1, iterations=1)
+    benchmark.extra_info.update(speedup=result.speedup, identical_answers=result.identical_answers, n=result.n,
+                                sequential_samples_per_s=result.sequential_samples_per_s,
+                                batched_samples_per_s=result.batched_samples_per_s)
