@@ -52,7 +52,7 @@ $(VENV)/.stamp-vqa: pyproject.toml $(VENV)/.stamp-base
 	$(PIP) install --no-deps "$(call EXTRA_PIN,vqa)"
 	touch $@
 
-EXTRAS_ALL := train grammar gemini sim reports vqa
+EXTRAS_ALL := train grammar gemini sim reports vqa robot
 
 # The simulator renders offscreen through EGL with Mesa's software rasteriser (MUJOCO_GL=egl, no GPU needed).
 # Its Debian packages are installed here when missing (a no-op when present; apt needs root).
