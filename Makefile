@@ -122,11 +122,11 @@ demo-train: setup-all
 	$(CLI) train --model gemma3-270m --recipe lora-cpu --data $(DATA) --out $(DEMO_RUN)
 	$(CLI) models generate --model gemma3-270m-vlm2vla --data $(DATA) --stage action
 
-# The trained model as the hierarchical policy: a short benchmark (optimized decoding vs the naive baseline, same
-# inputs and seeds), then two closed-loop trials in the simulator scored by its success detector, exported for the
-# reports. The trial log resumes: a re-run adds nothing once both trials are scored.
+# The trained model as the hierarchical policy: a short benchmark (2 cycles after 1 warm-up; optimized decoding vs
+# the naive baseline, same inputs and seeds), then two closed-loop trials in the simulator scored by its success
+# detector, exported for the reports. The trial log resumes: a re-run adds nothing once both trials are scored.
 demo-policy: setup-all
-	$(CLI) bench policy --model gemma3-270m-vlm2vla --cycles 10 --data $(DATA) --no-progress
+	$(CLI) bench policy --model gemma3-270m-vlm2vla --cycles 2 --data $(DATA) --no-progress
 	$(CLI) robot-trials --task pickup --model gemma3-270m-vlm2vla --robot sim --operator auto --trials 2 \
 		--db results/robot/trials.sqlite
 	$(CLI) trials export --db results/robot/trials.sqlite
