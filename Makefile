@@ -86,7 +86,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-vqa demo-robot demo-sim demo-reports
+DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-policy demo-vqa demo-robot demo-sim demo-reports
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -138,6 +138,15 @@ demo-vqa: $(VENV)/.stamp-vqa $(VENV)/.stamp-train
 		$(CLI) vqa --model gemma3-270m-vlm2vla --suite embedded --quiet; \
 	else echo "demo-vqa: gemma3-270m-vlm2vla has no trained adapter yet (demo-train makes it); scored gemma3-270m only"; fi
 
+# The trained model as the hierarchical policy: a short benchmark (2 cycles after 1 warm-up; optimized decoding vs
+# the naive baseline, same inputs and seeds), then two closed-loop trials in the simulator scored by its success
+# detector, exported for the reports. The trial log resumes: a re-run adds nothing once both trials are scored.
+demo-policy: setup-all
+	$(CLI) bench policy --model gemma3-270m-vlm2vla --cycles 2 --data $(DATA) --no-progress
+	$(CLI) robot-trials --task pickup --model gemma3-270m-vlm2vla --robot sim --operator auto --trials 2 \
+		--db results/robot/trials.sqlite
+	$(CLI) trials export --db results/robot/trials.sqlite
+
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials trials-status trials-export reports bench
 data: setup-all ## build D_lan: make data SOURCE=path/to/bridge/raw [OUT=dir]
@@ -161,8 +170,11 @@ trials-export: setup ## write results/robot/trials.csv from the trial log [DB=pa
 reports: $(VENV)/.stamp-reports ## regenerate reports/ (tables, figures, README index) from results/
 	$(CLI) report $(ARGS)
 
-bench: setup-all ## benchmarks (ratios against the naive baseline in the same run)
+BENCH_MODEL  ?= gemma3-270m
+BENCH_CYCLES ?= 100
+bench: setup-all ## benchmarks (ratios against the naive baseline in the same run) [BENCH_MODEL= BENCH_CYCLES=]
 	$(BIN)/python -m pytest -q -m benchmark --benchmark-enable tests
+	$(CLI) bench policy --model $(BENCH_MODEL) --cycles $(BENCH_CYCLES) --data $(DATA)
 
 # ---------------------------------------------------------------- housekeeping
 .PHONY: clean help

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, data, models, report, robot, sim, specs, train, vqa
+from harness.cli import actions, bench, data, models, report, robot, sim, specs, train, vqa
 from harness.cli.common import not_built
 
 app = typer.Typer(rich_markup_mode=None,
@@ -25,6 +25,7 @@ app.add_typer(data.app, name="data")
 app.command("train")(train.train_cmd)
 app.add_typer(models.app, name="models")
 app.add_typer(vqa.app, name="vqa")
+app.add_typer(bench.app, name="bench")
 
 
 def _placeholder(name: str, issue: int, what: str) -> None:
@@ -37,7 +38,6 @@ def _placeholder(name: str, issue: int, what: str) -> None:
 for _name, _issue, _what in [
     ("logprob", 7, "Fig. 3 log-probabilities"),
     ("forgetting", 7, "The forgetting ablation grid"),
-    ("bench", 5, "Benchmarks"),
 ]:
     _placeholder(_name, _issue, _what)
 

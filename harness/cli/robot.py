@@ -9,10 +9,12 @@ from pathlib import Path
 import typer
 
 from harness.cli.common import fail
+from harness.models.hub import ModelLoadError
 from harness.paths import results_dir
 from harness.policy.base import Policy, Validator
 from harness.policy.factory import make_policy
-from harness.policy.validators import VALIDATORS, make_validator
+from harness.policy.grammar import GrammarError
+from harness.policy.validators import VALIDATORS, ValidatorSetupError, make_validator
 from harness.robot.backend import RobotBackend
 from harness.robot.backends import make_backend
 from harness.robot.console import OperatorConsole, OperatorValidator
@@ -54,17 +56,38 @@ def _policy(spec: ModelSpec, backend: RobotBackend, robot: RobotSpec) -> Policy:
         return _sim("harness.sim.oracle", "OraclePolicy")(backend)
     try:
         return make_policy(spec)
-    except (NotImplementedError, ValueError, OSError) as e:
+    except (NotImplementedError, ValueError, OSError, ModelLoadError, GrammarError) as e:
         fail(f"model {spec.name!r}: {e}", 2)
 
 
-def _validator(name: str, console: OperatorConsole) -> Validator:
+class _Current:
+    """Remembers which policy the session is running, so `--validator self` asks that policy's own model."""
+
+    def __init__(self, policies: dict[str, Policy]):
+        self.policies, self.policy = policies, None
+
+    def policy_for(self, name: str) -> Policy:
+        self.policy = self.policies[name]
+        return self.policy
+
+    def model(self):
+        return self.policy.loaded  # type: ignore[union-attr]
+
+
+def _validator(name: str, console: OperatorConsole, current: _Current) -> Validator:
     if name == "operator":
         return OperatorValidator(console)
+    model = None
+    if name == "self":
+        lacking = [n for n, p in current.policies.items() if getattr(p, "loaded", None) is None]
+        if lacking:
+            fail(f"--validator self asks the policy's own model; {', '.join(lacking)} has none (use a gemma3 model, "
+                 "or --validator none|operator|gemini)", 2)
+        model = current.model
     try:
-        return make_validator(name)
-    except (NotImplementedError, ValueError) as e:
-        fail(f"--validator {name}: {e}", 2)
+        return make_validator(name, model=model)
+    except (NotImplementedError, ValueError, ValidatorSetupError) as e:
+        fail(f"--validator {name}: {e}" if not str(e).startswith("--validator") else str(e), 2)
 
 
 def robot_trials_cmd(
@@ -99,14 +122,16 @@ def robot_trials_cmd(
     except SpecError as e:
         fail(str(e), 2)
     console = OperatorConsole()
-    judge = _validator(validator, console)
+    current = _Current({})
+    judge = None if validator == "self" else _validator(validator, console, current)  # a missing key fails early
     backend = _backend(robot_spec, task_spec)
-    policies = {s.name: _policy(s, backend, robot_spec) for s in model_specs}  # before anything moves
+    current.policies = {s.name: _policy(s, backend, robot_spec) for s in model_specs}  # before anything moves
+    judge = judge or _validator(validator, console, current)
     try:
         cfg = SessionConfig(task_spec, robot_spec, names, operator, trials, session_seed, schedule_seed, validator,
                             out if out is not None else results_dir() / "robot")
         with TrialLog(db if db is not None else default_db()) as log:
-            session = Session(cfg, backend, policies.__getitem__, judge, log, console)
+            session = Session(cfg, backend, current.policy_for, judge, log, console)
             summary = session.run()
     except typer.Exit:
         raise

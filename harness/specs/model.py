@@ -34,11 +34,29 @@ class GenerationSpec:
     action: StageSampling = field(default_factory=lambda: StageSampling(0.5, 0.95, 128))
     seed: int = 0
     constrained_actions: bool = True  # decode action chunks under the representation's grammar
+    max_action_steps: int = 8  # the grammar's bound on steps per chunk
+    jump_forward: bool = True  # append tokens the grammar forces without sampling them
+    reuse_prefix_cache: bool = True  # keep the image+instruction prefix's KV cache across stages and retries
 
     def __post_init__(self) -> None:
         for stage in ("subtasks", "plan", "action"):
             getattr(self, stage).validate(f"generation.{stage}")
         check_positive("generation.subtasks_ood_temperature", self.subtasks_ood_temperature, allow_zero=True)
+        check(1 <= self.max_action_steps <= 64, "generation.max_action_steps", self.max_action_steps,
+              "an integer in [1, 64]")
+
+
+@dataclass
+class PolicySpec:
+    """The closed loop around the model (the trial's cycle budget is the task's, `experiments/tasks/`)."""
+
+    max_retries_per_subtask: int = 3  # validator retries (and malformed chunks) before moving on regardless
+    max_subtasks: int = 8  # sub-tasks kept from the plan (the model may write more lines)
+
+    def __post_init__(self) -> None:
+        check(self.max_retries_per_subtask >= 0, "policy.max_retries_per_subtask", self.max_retries_per_subtask,
+              "an integer >= 0")
+        check(self.max_subtasks >= 1, "policy.max_subtasks", self.max_subtasks, "an integer >= 1")
 
 
 @dataclass
@@ -53,6 +71,7 @@ class ModelSpec:
     device: str = "auto"
     image_size: int = 896
     generation: GenerationSpec = field(default_factory=GenerationSpec)
+    policy: PolicySpec = field(default_factory=PolicySpec)
     script: str | None = None  # type scripted: YAML of sub-tasks and their cycle texts (None = the built-in one)
     description: str = ""
 

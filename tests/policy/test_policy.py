@@ -1,0 +1,97 @@
+"""The hierarchical policy on the tiny model: stages, texts and stats per cycle, bounded retries, and the wiring
+the trial runner and the factory use."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from harness.actions import ActionParseError
+from harness.data import templates as T
+from harness.models.loaded import LoadedModel
+from harness.policy.base import Decision, Observation
+from harness.policy.decoding import NaiveGenerator
+from harness.policy.factory import make_policy
+from harness.policy.hierarchical import VLM2VLAPolicy, to_image
+from tests.policy.conftest import INSTRUCTION
+
+
+def _small(tiny, **generation) -> LoadedModel:
+    """The tiny model with short budgets (the random model never stops by itself)."""
+    spec = copy.deepcopy(tiny.spec)
+    spec.generation.subtasks.max_new_tokens = 12
+    spec.generation.plan.max_new_tokens = 6
+    spec.generation.action.max_new_tokens = 48
+    for k, v in generation.items():
+        setattr(spec.generation, k, v)
+    return LoadedModel(spec=spec, model=tiny.model, processor=tiny.processor, tokenizer=tiny.tokenizer,
+                       device=tiny.device, base_dir=tiny.base_dir)
+
+
+def _obs(value: int = 120) -> Observation:
+    rng = np.random.default_rng(value)
+    return Observation(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+
+
+def test_cycle_outputs_texts_stats_and_a_parsed_chunk(tiny):
+    policy = VLM2VLAPolicy(_small(tiny))
+    subtasks = policy.start(INSTRUCTION, _obs())
+    assert subtasks and policy.current_subtask == subtasks[0]
+    out = policy.act(_obs())
+    assert out.chunk is not None and out.parse_error is None
+    assert set(out.texts) == {"subtasks", "plan", "action"} and out.action_text == out.texts["action"]
+    assert out.stats["forward_passes"] == out.stats["plan_forward_passes"] + out.stats["action_forward_passes"]
+    assert out.stats["subtasks_prefill_tokens"] > 0 and out.stats["action_reused_tokens"] > 0
+    assert out.stats["constrained"] == 1.0 and out.stats["attempt"] == 1.0
+    again = policy.act(_obs())
+    assert "subtasks" not in again.texts, "the sub-task text is reported once, with the first cycle"
+
+
+def test_unconstrained_malformed_text_moves_nothing(tiny):
+    policy = VLM2VLAPolicy(_small(tiny, constrained_actions=False))
+    policy.start(INSTRUCTION, _obs())
+    out = policy.act(_obs())
+    assert out.stats["constrained"] == 0.0
+    with pytest.raises(ActionParseError):
+        tiny.action_codec().decode(out.action_text)
+    assert out.chunk is None and "cannot parse" in out.parse_error
+
+
+def test_retries_are_bounded_per_subtask(tiny):
+    loaded = _small(tiny)
+    loaded.spec.policy.max_retries_per_subtask = 2
+    policy = VLM2VLAPolicy(loaded)
+    policy.subtasks, policy._index = ["a", "b"], 0  # a known plan
+    for _ in range(2):
+        policy.advance(Decision("retry", "not yet"))
+        assert policy.current_subtask == "a"
+    policy.advance(Decision("retry", "not yet"))
+    assert policy.current_subtask == "b" and policy.next_subtask is None
+    policy.instruction = INSTRUCTION
+    out = policy.act(_obs())
+    assert out.stats["retries_exhausted"] == 1.0 and "given up after 2 retries" in out.texts["note"]
+    policy.advance(Decision("proceed"))
+    assert policy.done
+    with pytest.raises(RuntimeError):
+        policy.act(_obs())
+
+
+def test_same_seeds_same_texts_and_ood_temperature(tiny):
+    loaded = _small(tiny)
+    a, b = VLM2VLAPolicy(loaded), VLM2VLAPolicy(loaded)
+    assert a.start(INSTRUCTION, _obs()) == b.start(INSTRUCTION, _obs())
+    assert a.act(_obs()).texts == b.act(_obs()).texts
+    cold = _small(tiny)
+    cold.spec.generation.subtasks.temperature = 5.0  # in distribution: would sample wildly
+    cold.spec.generation.subtasks_ood_temperature = 0.0  # out of distribution: greedy
+    policy = VLM2VLAPolicy(cold, NaiveGenerator(cold), constrained=False)
+    greedy = cold.generate_prompt(T.subtasks_prompt(INSTRUCTION), [to_image(_obs())], max_new_tokens=12)
+    assert policy.start(INSTRUCTION, _obs(), out_of_distribution=True) == (T.parse_subtasks(greedy)
+                                                                           or [INSTRUCTION])
+
+
+def test_factory_builds_the_gemma3_policy(tiny):
+    policy = make_policy(tiny.spec, loaded=_small(tiny))
+    assert isinstance(policy, VLM2VLAPolicy) and policy.name == "tiny" and policy.grammar is not None
