@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, data, models, report, robot, sim, specs, train
+from harness.cli import actions, data, mechanism, models, report, robot, sim, specs, train
 from harness.cli.common import not_built
 
 app = typer.Typer(rich_markup_mode=None,
@@ -24,6 +24,8 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(data.app, name="data")
 app.command("train")(train.train_cmd)
 app.add_typer(models.app, name="models")
+app.command("logprob")(mechanism.logprob_cmd)
+app.command("forgetting")(mechanism.forgetting_cmd)
 
 
 def _placeholder(name: str, issue: int, what: str) -> None:
@@ -35,8 +37,6 @@ def _placeholder(name: str, issue: int, what: str) -> None:
 
 for _name, _issue, _what in [
     ("vqa", 6, "VQA suites through VLMEvalKit"),
-    ("logprob", 7, "Fig. 3 log-probabilities"),
-    ("forgetting", 7, "The forgetting ablation grid"),
     ("bench", 5, "Benchmarks"),
 ]:
     _placeholder(_name, _issue, _what)
