@@ -150,7 +150,7 @@ def _print_arm(r) -> None:
     mae = f"{r.mae_cm:.2f} cm" if r.mae_cm == r.mae_cm else "n/a"
     typer.echo(f"{r.arm}{when}: {trained}probe {r.probe_accuracy:.3f}, parse {r.parse_rate:.2f} "
                f"({round(r.parse_rate * r.n_heldout)}/{r.n_heldout}), MAE {mae}; measured in {r.eval_wall_s / 60:.1f} min "
-               f"(CPU {r.eval_cpu_s / 60:.1f} min)")
+               f"(probe {r.probe_wall_s / 60:.1f}, actions {r.actions_wall_s / 60:.1f}; CPU {r.eval_cpu_s / 60:.1f} min)")
 
 
 def _print_table(result) -> None:
@@ -170,7 +170,7 @@ def _print_table(result) -> None:
     every = [base, *result.arms]
     wall = sum(r.train_wall_s + r.eval_wall_s for r in every) / 60
     cpu = sum(r.train_cpu_s + r.eval_cpu_s for r in every) / 60
-    typer.echo(f"time, all arms (training + measurement, model loading included): wall {wall:.1f} min, CPU {cpu:.1f} "
+    typer.echo(f"time, all arms (training with its model loading + measurement): wall {wall:.1f} min, CPU {cpu:.1f} "
                "min (all threads; wall grows when other work shares the cores)")
     langs = sorted(base.probe_by_lang)
     typer.echo("probe accuracy by language: " + "; ".join(

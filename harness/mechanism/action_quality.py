@@ -7,8 +7,9 @@ tokens). Error: per example, the absolute difference between the decoded and the
 in step count, so the net displacement is what can be compared; `zero_motion_mae_cm` is the same error for a model
 that never moves (the floor a useful policy must beat).
 
-The generation budget is 1.5 x the longest target in tokens + 8 (a model that has learnt the format stops well
-before it; one that has not is cut off and counted as unparsed).
+Examples are generated in batches of similar target length; a batch may write 1.5 x its longest target in tokens
++ 8 (a model that has learnt the format stops well before that; one that rambles is cut off, counted as unparsed,
+and costs no more than the examples it was batched with).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class ActionQuality:
     parsed: int
     mae_cm: float  # nan when nothing parsed
     zero_motion_mae_cm: float
-    max_new_tokens: int
+    max_new_tokens: int  # the largest budget of any batch
     samples: list[dict[str, Any]] = field(default_factory=list)  # per example: id, generated text, parsed?
 
     @property
@@ -53,7 +54,7 @@ def _mean_abs_cm(a: tuple[float, float, float], b: tuple[float, float, float]) -
 
 
 def action_quality(loaded: LoadedModel, data_dir: str | Path, representation: str, *, split: str = "heldout",
-                   limit: int | None = None, tokens: LeastLikelyTokens | None = None, batch_size: int = 8,
+                   limit: int | None = None, tokens: LeastLikelyTokens | None = None, batch_size: int = 4,
                    progress: bool = True) -> ActionQuality:
     """Generate, parse and score the action examples of a D_lan split under `loaded` as it is.
 
@@ -73,13 +74,16 @@ def action_quality(loaded: LoadedModel, data_dir: str | Path, representation: st
         raise ValueError(f"{data_dir}: no action examples in split {split!r}")
     chunks = {ex.example_id: chunk_from_lists(json.loads(ex.chunk_json))
               for ex in read_examples(data_dir, split=split, stage="action")}
-    lengths = [len(it.target_ids) if it.target_ids is not None
-               else len(loaded.tokenizer.encode(it.target, add_special_tokens=False)) for it in items]
-    budget = math.ceil(1.5 * max(lengths)) + 8
-    errors, samples = [], []
+    lengths = {it.example_id: len(it.target_ids) if it.target_ids is not None
+               else len(loaded.tokenizer.encode(it.target, add_special_tokens=False)) for it in items}
+    by_length = sorted(items, key=lambda it: lengths[it.example_id])  # a batch's budget fits its own examples
+    results: dict[str, tuple[str, float | None]] = {}
+    budgets = []
     bar = tqdm(total=len(items), desc=f"actions {representation}", disable=not progress)
-    for start in range(0, len(items), batch_size):
-        batch = items[start:start + batch_size]
+    for start in range(0, len(by_length), batch_size):
+        batch = by_length[start:start + batch_size]
+        budget = math.ceil(1.5 * max(lengths[it.example_id] for it in batch)) + 8
+        budgets.append(budget)
         contents = []
         for it in batch:
             images = []
@@ -87,18 +91,19 @@ def action_quality(loaded: LoadedModel, data_dir: str | Path, representation: st
                 with Image.open(path) as im:
                     images.append(im.convert("RGB"))
             contents.append(prompt_content(it.prompt, images))
-        texts = loaded.generate_batch(contents, max_new_tokens=budget)
-        for it, text in zip(batch, texts, strict=True):
+        for it, text in zip(batch, loaded.generate_batch(contents, max_new_tokens=budget), strict=True):
             try:
                 predicted = codec.decode(text)
             except ActionParseError:
-                samples.append({"example_id": it.example_id, "text": text, "parsed": False})
+                results[it.example_id] = (text, None)
                 continue
-            errors.append(_mean_abs_cm(displacement(predicted), displacement(chunks[it.example_id])))
-            samples.append({"example_id": it.example_id, "text": text, "parsed": True})
+            results[it.example_id] = (text, _mean_abs_cm(displacement(predicted), displacement(chunks[it.example_id])))
         bar.update(len(batch))
     bar.close()
+    errors = [e for _, e in results.values() if e is not None]
+    samples = [{"example_id": it.example_id, "text": results[it.example_id][0],
+                "parsed": results[it.example_id][1] is not None} for it in items]
     zero = [_mean_abs_cm((0.0, 0.0, 0.0), displacement(chunks[it.example_id])) for it in items]
     return ActionQuality(representation=representation, n=len(items), parsed=len(errors),
                          mae_cm=sum(errors) / len(errors) if errors else float("nan"),
-                         zero_motion_mae_cm=sum(zero) / len(zero), max_new_tokens=budget, samples=samples)
+                         zero_motion_mae_cm=sum(zero) / len(zero), max_new_tokens=max(budgets), samples=samples)

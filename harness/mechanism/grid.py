@@ -46,7 +46,7 @@ METHODS = ("lora", "full")
 REPRESENTATIONS = ("verbalized", "least_likely")
 # what must be equal between the two recipes for the arms to see the same batches in the same order
 SHARED_RECIPE_KEYS = ("batch_size", "grad_accum", "seed", "max_length", "precision", "epochs")
-FORMAT_VERSION = 1  # bump when what an arm measures changes: older arm files then no longer match
+FORMAT_VERSION = 2  # bump when what an arm measures changes: older arm files then no longer match
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,8 @@ class ArmResult:
     samples: list[dict[str, Any]]
     train_cpu_s: float = 0.0  # CPU time of all threads (a machine shared with other work inflates only wall time)
     eval_cpu_s: float = 0.0
+    probe_wall_s: float = 0.0
+    actions_wall_s: float = 0.0
     fingerprint: dict[str, Any] = field(default_factory=dict)
     cached: bool = False  # read back from an earlier run (not stored)
 
@@ -232,6 +234,7 @@ def _evaluate(loaded: LoadedModel, plan: GridPlan, arm: Arm, tokens: LeastLikely
               progress: bool) -> dict[str, Any]:
     t0, c0 = time.monotonic(), time.process_time()
     scores = score_probe_set(loaded, plan.probe, limit=plan.probe_limit, progress=progress)
+    t1 = time.monotonic()
     quality = action_quality(loaded, plan.data_dir, arm.representation, limit=plan.heldout_limit, tokens=tokens,
                              progress=progress)
     return {"probe_accuracy": scores.accuracy, "probe_answer_logprob": scores.answer_logprob,
@@ -241,7 +244,8 @@ def _evaluate(loaded: LoadedModel, plan: GridPlan, arm: Arm, tokens: LeastLikely
             "parse_rate": quality.parse_rate, "mae_cm": quality.mae_cm,
             "zero_motion_mae_cm": quality.zero_motion_mae_cm, "n_heldout": quality.n,
             "max_new_tokens": quality.max_new_tokens, "samples": quality.samples,
-            "eval_wall_s": round(time.monotonic() - t0, 1), "eval_cpu_s": round(time.process_time() - c0, 1)}
+            "eval_wall_s": round(time.monotonic() - t0, 1), "eval_cpu_s": round(time.process_time() - c0, 1),
+            "probe_wall_s": round(t1 - t0, 1), "actions_wall_s": round(time.monotonic() - t1, 1)}
 
 
 def run_grid(plan: GridPlan, *, arms: Iterable[Arm] = ARMS, progress: bool = True,

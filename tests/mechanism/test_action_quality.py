@@ -40,15 +40,34 @@ def test_parse_rate_and_error_of_known_outputs(tiny_model, dlan_heldout, monkeyp
         return out
 
     monkeypatch.setattr(tiny_model, "generate_batch", fake)
-    q = action_quality(tiny_model, dlan_heldout, "verbalized", batch_size=2, progress=False)
+    q = action_quality(tiny_model, dlan_heldout, "verbalized", batch_size=1, progress=False)
     assert (q.n, q.parsed) == (3, 2) and q.parse_rate == pytest.approx(2 / 3)
     assert q.mae_cm == pytest.approx((0.0 + 1.0) / 2, abs=1e-6)
     zero = [sum(abs(v) for v in displacement(chunk_from_lists(json.loads(e.chunk_json)))) * 100 / 3
             for e in held.values()]
     assert q.zero_motion_mae_cm == pytest.approx(sum(zero) / 3)
-    longest = max(len(tiny_model.tokenizer.encode(e.target, add_special_tokens=False)) for e in held.values())
-    assert set(seen.values()) == {math.ceil(1.5 * longest) + 8}
-    assert [s["parsed"] for s in q.samples] == [True, True, False]
+    lengths = {i: len(tiny_model.tokenizer.encode(e.target, add_special_tokens=False)) for i, e in held.items()}
+    assert seen == {i: math.ceil(1.5 * n) + 8 for i, n in lengths.items()}  # one example per batch: its own budget
+    assert q.max_new_tokens == math.ceil(1.5 * max(lengths.values())) + 8
+    assert [s["parsed"] for s in q.samples] == [True, True, False]  # in the split's order
+
+
+def test_batches_group_similar_lengths_and_budget_for_their_longest(tiny_model, dlan_heldout, monkeypatch):
+    held = _held(dlan_heldout)
+    lengths = {i: len(tiny_model.tokenizer.encode(e.target, add_special_tokens=False)) for i, e in held.items()}
+    budgets = []
+
+    def fake(contents, *, max_new_tokens, **_):
+        ids = [next(i for i, e in held.items() if e.prompt == c[-1]) for c in contents]
+        budgets.append((sorted(lengths[i] for i in ids), max_new_tokens))
+        return [held[i].target for i in ids]
+
+    monkeypatch.setattr(tiny_model, "generate_batch", fake)
+    q = action_quality(tiny_model, dlan_heldout, "verbalized", batch_size=2, progress=False)
+    assert q.parsed == 3 and q.mae_cm == 0.0
+    ordered = sorted(lengths.values())
+    assert [b[0] for b in budgets] == [ordered[:2], ordered[2:]]
+    assert [b[1] for b in budgets] == [math.ceil(1.5 * ordered[1]) + 8, math.ceil(1.5 * ordered[2]) + 8]
 
 
 def test_least_likely_outputs_are_read_with_the_given_tokens(tiny_model, dlan_heldout, monkeypatch, tmp_path):

@@ -139,7 +139,7 @@ def test_recipes_must_give_the_same_data_order(experiments_copy, dlan_heldout):
     with pytest.raises(ValueError, match="method"):
         plan_grid("tiny", dlan_heldout, lora_recipe="forgetting-full-cpu")
     (recipes / "no-steps.yaml").write_text(
-        (recipes / "forgetting-full-cpu.yaml").read_text().replace("max_steps: 40", "max_steps: 30"))
+        (recipes / "forgetting-full-cpu.yaml").read_text().replace("max_steps: 30", "max_steps: 25"))
     with pytest.raises(ValueError, match="--steps"):
         plan_grid("tiny", dlan_heldout, full_recipe="no-steps")
     assert plan_grid("tiny", dlan_heldout, full_recipe="no-steps", steps=5).steps == 5
