@@ -148,7 +148,9 @@ def _print_arm(r) -> None:
         f"trained {r.steps} steps on {r.train_examples} examples in {r.train_wall_s / 60:.1f} min "
         f"(CPU {r.train_cpu_s / 60:.1f} min; loss {r.first_loss:.3f} -> {r.last_loss:.3f}); ")
     mae = f"{r.mae_cm:.2f} cm" if r.mae_cm == r.mae_cm else "n/a"
-    typer.echo(f"{r.arm}{when}: {trained}probe {r.probe_accuracy:.3f}, parse {r.parse_rate:.2f} "
+    logp = ", ".join(f"{k} {v:.2f}" for k, v in r.heldout_logprob.items())
+    typer.echo(f"{r.arm}{when}: {trained}probe {r.probe_accuracy:.3f}, held-out action log-p {logp} nats/token, "
+               f"parse {r.parse_rate:.2f} "
                f"({round(r.parse_rate * r.n_heldout)}/{r.n_heldout}), MAE {mae}; measured in {r.eval_wall_s / 60:.1f} min "
                f"(probe {r.probe_wall_s / 60:.1f}, actions {r.actions_wall_s / 60:.1f}; CPU {r.eval_cpu_s / 60:.1f} min)")
 
@@ -156,16 +158,18 @@ def _print_arm(r) -> None:
 def _print_table(result) -> None:
     base = result.base
     head = (f"{'arm':<18} {'method':<6} {'steps':>5} {'train min':>9} {'probe acc':>9} {'retention':>9} "
-            f"{'d log-p':>8} {'parse':>6} {'MAE cm':>7}")
+            f"{'d log-p':>8} {'action log-p':>12} {'parse':>6} {'MAE cm':>7}")
     typer.echo("\n" + head + "\n" + "-" * len(head))
     for r in [base, *result.arms]:
         retention = 100.0 * r.probe_accuracy / base.probe_accuracy if base.probe_accuracy else float("nan")
         mae = f"{r.mae_cm:7.2f}" if r.mae_cm == r.mae_cm else f"{'n/a':>7}"
         train_min = f"{r.train_wall_s / 60:9.1f}" if r.method != "none" else f"{'-':>9}"
+        logp = " / ".join(f"{v:.2f}" for v in r.heldout_logprob.values()) or "n/a"
         typer.echo(f"{r.arm:<18} {r.method:<6} {r.steps:>5} {train_min} {r.probe_accuracy:9.3f} {retention:8.1f}% "
-                   f"{r.probe_answer_logprob - base.probe_answer_logprob:8.2f} {r.parse_rate:6.2f} {mae}")
+                   f"{r.probe_answer_logprob - base.probe_answer_logprob:8.2f} {logp:>12} {r.parse_rate:6.2f} {mae}")
     typer.echo(f"probe: {base.probe_n} items, chance 25 %; d log-p: change of the right answer's mean log-probability "
-               f"(nats) vs base; MAE of the net translation over parsed held-out actions ({base.n_heldout} "
+               f"(nats) vs base; action log-p: mean nats/token of the held-out action targets in the arm's "
+               f"representation (base: verbalized / least_likely); MAE of the net translation over parsed held-out actions ({base.n_heldout} "
                f"examples); a model that never moves scores {base.zero_motion_mae_cm:.2f} cm")
     every = [base, *result.arms]
     wall = sum(r.train_wall_s + r.eval_wall_s for r in every) / 60

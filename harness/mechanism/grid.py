@@ -7,7 +7,9 @@ arms differ only in how action chunks are written (the model spec's `action_repr
 the full recipe, each with its own learning rate). Before (arm `base`) and after, each model is measured on
 
 - retained knowledge: the probe set (`experiments/probes/`), scored by likelihood (`harness.mechanism.probes`);
-- action quality on held-out D_lan: parse rate and error of the decoded translation (`action_quality`).
+- action quality on held-out D_lan: parse rate and error of the decoded translation (`action_quality`), and the
+  mean per-token log-probability of the held-out action targets (teacher-forced, as Fig. 3): how far each arm has
+  learnt its representation, even where its greedy output does not parse yet.
 
 Resumable: each finished arm is written to `results/mechanism/forgetting_<model>/<arm>.json` (atomically) and the
 CSV is rewritten from those files, so an interrupted grid reruns only what is missing (an interrupted training run
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.data.dlan import read_examples, shard_paths
 from harness.mechanism.action_quality import ACTION_SPECS, action_quality
+from harness.mechanism.logprob import logprob_rows
 from harness.mechanism.probes import load_probe_set, score_probe_set, subset
 from harness.models import load_model
 from harness.paths import results_dir, runs_dir
@@ -46,7 +49,7 @@ METHODS = ("lora", "full")
 REPRESENTATIONS = ("verbalized", "least_likely")
 # what must be equal between the two recipes for the arms to see the same batches in the same order
 SHARED_RECIPE_KEYS = ("batch_size", "grad_accum", "seed", "max_length", "precision", "epochs")
-FORMAT_VERSION = 2  # bump when what an arm measures changes: older arm files then no longer match
+FORMAT_VERSION = 3  # bump when what an arm measures changes: older arm files then no longer match
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class ArmResult:
     eval_cpu_s: float = 0.0
     probe_wall_s: float = 0.0
     actions_wall_s: float = 0.0
+    heldout_logprob: dict[str, float] = field(default_factory=dict)  # representation -> mean nats/token
     fingerprint: dict[str, Any] = field(default_factory=dict)
     cached: bool = False  # read back from an earlier run (not stored)
 
@@ -237,6 +241,12 @@ def _evaluate(loaded: LoadedModel, plan: GridPlan, arm: Arm, tokens: LeastLikely
     t1 = time.monotonic()
     quality = action_quality(loaded, plan.data_dir, arm.representation, limit=plan.heldout_limit, tokens=tokens,
                              progress=progress)
+    # the base is the reference for both representations; an arm is read in its own
+    reps = REPRESENTATIONS if arm.method == "none" else (arm.representation,)
+    rows = logprob_rows(loaded, plan.data_dir, limit=plan.heldout_limit, representations=reps, tokens=tokens,
+                        progress=progress)
+    heldout = {rep: sum(r.mean_logprob for r in rows if r.representation == rep)
+               / sum(1 for r in rows if r.representation == rep) for rep in reps}
     return {"probe_accuracy": scores.accuracy, "probe_answer_logprob": scores.answer_logprob,
             "probe_n": len(scores.items), "probe_correct": [it.id for it, ok in zip(scores.items, scores.correct,
                                                                                       strict=True) if ok],
@@ -245,7 +255,8 @@ def _evaluate(loaded: LoadedModel, plan: GridPlan, arm: Arm, tokens: LeastLikely
             "zero_motion_mae_cm": quality.zero_motion_mae_cm, "n_heldout": quality.n,
             "max_new_tokens": quality.max_new_tokens, "samples": quality.samples,
             "eval_wall_s": round(time.monotonic() - t0, 1), "eval_cpu_s": round(time.process_time() - c0, 1),
-            "probe_wall_s": round(t1 - t0, 1), "actions_wall_s": round(time.monotonic() - t1, 1)}
+            "probe_wall_s": round(t1 - t0, 1), "actions_wall_s": round(time.monotonic() - t1, 1),
+            "heldout_logprob": heldout}
 
 
 def run_grid(plan: GridPlan, *, arms: Iterable[Arm] = ARMS, progress: bool = True,

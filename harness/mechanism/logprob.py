@@ -60,14 +60,19 @@ def mean_logprob(loaded: LoadedModel, item: TrainItem, *, include_end_of_turn: b
 
 def logprob_rows(loaded: LoadedModel, data_dir: str | Path, *, model_name: str | None = None,
                  split: str = "heldout", limit: int | None = None, include_end_of_turn: bool = False,
-                 representations: tuple[str, ...] = REPRESENTATIONS, progress: bool = True) -> list[LogprobRow]:
-    """One `LogprobRow` per (action example, representation) of the split, under `loaded` as it is."""
+                 representations: tuple[str, ...] = REPRESENTATIONS, tokens: LeastLikelyTokens | None = None,
+                 progress: bool = True) -> list[LogprobRow]:
+    """One `LogprobRow` per (action example, representation) of the split, under `loaded` as it is.
+
+    `tokens`: the least-likely choice of the untuned base (default: `loaded.least_likely_tokens()`; a fully
+    fine-tuned model must be given its base's choice)."""
     from tqdm.auto import tqdm
 
     unknown = set(representations) - set(REPRESENTATIONS)
     if unknown:
         raise ValueError(f"unknown representation(s) {sorted(unknown)}; choose from {', '.join(REPRESENTATIONS)}")
-    tokens = loaded.least_likely_tokens() if "least_likely" in representations else None
+    if "least_likely" in representations and tokens is None:
+        tokens = loaded.least_likely_tokens()
     name = model_name or loaded.spec.name
     work = [(rep, item) for rep in representations
             for item in action_items(data_dir, rep, tokens, split=split, limit=limit)]

@@ -92,6 +92,12 @@ def test_arms_differ_only_in_representation_and_method(grid):
         "least_likely-full": {"language_model", "lm_head", "multi_modal_projector"}}
     assert len({t["examples"] for t in trained.values()}) == 1
     assert not any((root / "runs" / f"forgetting-tiny-{a.name}" / "checkpoints").exists() for a in ARMS)
+    state = root / "results" / "mechanism" / "forgetting_tiny"
+    results = {p.stem: ArmResult.load(p) for p in state.glob("*.json")}
+    assert set(results["base"].heldout_logprob) == {"verbalized", "least_likely"}
+    for a in ARMS:
+        assert set(results[a.name].heldout_logprob) == {a.representation}
+        assert results[a.name].heldout_logprob[a.representation] < 0
 
 
 def test_an_interrupted_grid_reruns_only_the_missing_arm(grid, dlan_heldout, monkeypatch):
