@@ -86,7 +86,7 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-policy demo-vqa demo-robot demo-sim demo-reports
+DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-logprob demo-policy demo-vqa demo-robot demo-sim demo-reports
 
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
@@ -147,6 +147,11 @@ demo-policy: setup-all
 		--db results/robot/trials.sqlite
 	$(CLI) trials export --db results/robot/trials.sqlite
 
+# Fig. 3 on the embedded Gemma-3-270M: how likely the demo's held-out actions are, verbalized vs least-likely tokens
+# (CSV + density plot under results/mechanism/; a couple of minutes on a CPU).
+demo-logprob: setup-all
+	$(CLI) logprob --model gemma3-270m --data $(DATA)
+
 # ---------------------------------------------------------------- user-facing targets
 .PHONY: data train vqa robot-trials trials-status trials-export reports bench
 data: setup-all ## build D_lan: make data SOURCE=path/to/bridge/raw [OUT=dir]
@@ -169,6 +174,15 @@ trials-export: setup ## write results/robot/trials.csv from the trial log [DB=pa
 
 reports: $(VENV)/.stamp-reports ## regenerate reports/ (tables, figures, README index) from results/
 	$(CLI) report $(ARGS)
+
+# The mechanism targets default to the embedded model (MODEL=gemma3-base gives Fig. 3 for the paper's 12B on a GPU).
+MECH_MODEL = $(if $(filter command line environment,$(origin MODEL)),$(MODEL),gemma3-270m)
+.PHONY: logprob forgetting
+logprob: setup-all ## Fig. 3 log-probabilities: make logprob [MODEL=gemma3-270m] [DATA=...]
+	$(CLI) logprob --model $(MECH_MODEL) --data $(DATA) $(ARGS)
+
+forgetting: setup-all ## forgetting grid {verbalized, least-likely} x {LoRA, full}: make forgetting [MODEL=gemma3-270m]
+	$(CLI) forgetting --model $(MECH_MODEL) --data $(DATA) $(ARGS)
 
 BENCH_MODEL  ?= gemma3-270m
 BENCH_CYCLES ?= 100

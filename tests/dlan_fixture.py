@@ -23,8 +23,9 @@ def _image(path: Path, colour: tuple[int, int, int], x: int, y: int) -> None:
     im.save(path, quality=90)
 
 
-def write_dlan(root: Path, episodes: int = 4, seed: int = 0) -> Path:
-    """`episodes` episodes x (subtasks + per sub-task plan and action + completion) examples, split train."""
+def write_dlan(root: Path, episodes: int = 4, seed: int = 0, heldout: int = 0) -> Path:
+    """`episodes` episodes x (subtasks + per sub-task plan and action + completion) examples; the last `heldout`
+    episodes form the heldout split, the others the train split."""
     rng = random.Random(seed)
     codec = VerbalizedCodec(0.1)
     rows: list[DlanExample] = []
@@ -33,6 +34,7 @@ def write_dlan(root: Path, episodes: int = 4, seed: int = 0) -> Path:
         instruction = f"pick up the {name}"
         subtasks = [f"reach the {name}", f"grasp the {name}", f"lift the {name}"]
         ep = f"ep{e:03d}"
+        split = "heldout" if e >= episodes - heldout else "train"
         imgs = []
         for i in range(len(subtasks) + 1):
             rel = f"images/{ep}/{i}.jpg"
@@ -40,9 +42,9 @@ def write_dlan(root: Path, episodes: int = 4, seed: int = 0) -> Path:
             imgs.append(rel)
 
         def ex(stage: str, idx: int, sub: str, plan: str, prompt: T.Prompt, target: str, images: list[str],
-               chunk=None, ep: str = ep, instruction: str = instruction) -> DlanExample:
+               chunk=None, ep: str = ep, instruction: str = instruction, split: str = split) -> DlanExample:
             return DlanExample(
-                example_id=f"{ep}/{stage}/{idx}", episode_id=ep, split="train", stage=stage, step_index=idx,
+                example_id=f"{ep}/{stage}/{idx}", episode_id=ep, split=split, stage=stage, step_index=idx,
                 instruction=instruction, subtask=sub, plan=plan, prompt=prompt.text, target=target,
                 action_digits="".join(map(str, chunk_to_digits(chunk))) if chunk else "",
                 chunk_json=json.dumps(chunk_to_lists(chunk)) if chunk else "", images=images, annotator="rules")
@@ -58,5 +60,7 @@ def write_dlan(root: Path, episodes: int = 4, seed: int = 0) -> Path:
                            imgs[i:i + 1], chunk))
             rows.append(ex("completion", i, sub, "", T.completion_prompt(sub), T.yes_no_target(True),
                            imgs[i:i + 2]))
-    write_shard(rows, root / "data" / "train-00000.parquet")
+    for split in ("train", "heldout"):
+        if any(r.split == split for r in rows):
+            write_shard([r for r in rows if r.split == split], root / "data" / f"{split}-00000.parquet")
     return root

@@ -26,6 +26,7 @@ FORBIDDEN = {
     "sim": {"vqa", "reports", "mechanism", "cli"},
     "vqa": {"robot", "sim", "reports", "mechanism", "cli"},
     "reports": {"actions", "data", "models", "train", "policy", "robot", "sim", "vqa", "mechanism", "cli"},
+    "mechanism": {"policy", "robot", "sim", "vqa", "reports", "cli"},
 }
 THIRD_PARTY_FORBIDDEN = {"reports": {"torch", "transformers", "peft", "mujoco", "interbotix_xs_modules"}}
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, bench, data, models, report, robot, sim, specs, train, vqa
-from harness.cli.common import not_built
+from harness.cli import actions, bench, data, mechanism, models, report, robot, sim, specs, train, vqa
 
 app = typer.Typer(rich_markup_mode=None,
     name="vlm2vla",
@@ -26,20 +25,8 @@ app.command("train")(train.train_cmd)
 app.add_typer(models.app, name="models")
 app.add_typer(vqa.app, name="vqa")
 app.add_typer(bench.app, name="bench")
-
-
-def _placeholder(name: str, issue: int, what: str) -> None:
-    @app.command(name, help=f"{what} (not built yet: issue {issue}).",
-                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def _cmd(ctx: typer.Context) -> None:
-        not_built(what, issue)
-
-
-for _name, _issue, _what in [
-    ("logprob", 7, "Fig. 3 log-probabilities"),
-    ("forgetting", 7, "The forgetting ablation grid"),
-]:
-    _placeholder(_name, _issue, _what)
+app.command("logprob")(mechanism.logprob_cmd)
+app.command("forgetting")(mechanism.forgetting_cmd)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from harness.specs.actions import ActionReprSpec, DecompositionSpec
 from harness.specs.base import SpecError, SpecValueError
 from harness.specs.data import DataSpec
 from harness.specs.model import ModelSpec
+from harness.specs.probes import ProbeSetSpec
 from harness.specs.recipe import RecipeSpec
 from harness.specs.robot import RobotSpec
 from harness.specs.task import TaskSpec
@@ -32,6 +33,7 @@ KINDS: dict[str, type] = {
     "vqa": VQASuiteSpec,
     "robots": RobotSpec,
     "data": DataSpec,
+    "probes": ProbeSetSpec,
 }
 
 

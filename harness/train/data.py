@@ -32,14 +32,15 @@ class TrainItem:
     target_ids: tuple[int, ...] | None  # pre-tokenized target (least-likely action tokens)
 
 
-def training_items(data_dir: str | Path, representation: str,
-                   tokens: LeastLikelyTokens | None = None) -> list[TrainItem]:
-    """The train split of D_lan, with targets for `representation` ('verbalized' or 'least_likely')."""
+def training_items(data_dir: str | Path, representation: str, tokens: LeastLikelyTokens | None = None, *,
+                   split: str = "train") -> list[TrainItem]:
+    """A split of D_lan (the train split by default), with targets for `representation` ('verbalized' or
+    'least_likely')."""
     data_dir = Path(data_dir)
     if representation == "least_likely" and tokens is None:
         raise ValueError("the least-likely representation needs the model's chosen tokens")
     items = []
-    for ex in read_examples(data_dir, split="train"):
+    for ex in read_examples(data_dir, split=split):
         target, target_ids = ex.target_for(representation), None
         if representation == "least_likely" and ex.stage == "action":
             if not ex.action_digits.isdigit():

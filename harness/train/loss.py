@@ -3,7 +3,8 @@
 Gemma-3's vocabulary has 262k entries: on the embedded 270M the output projection over every prompt position costs
 more than the whole transformer stack, yet the prompt is masked out of the loss anyway. Only positions whose *next*
 token is a target (the union over the batch) go through the head; the loss is the same mean over target tokens
-that `model(**batch).loss` computes (tested), at a fraction of the cost (`make bench`).
+that `model(**batch).loss` computes (tested), at a fraction of the cost (`make bench`). The mechanism experiments
+read per-token log-probabilities from the same target-only logits (`target_logits`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,19 @@ from typing import Any
 from harness.models.loaded import IGNORE_INDEX
 
 
-def target_loss(model: Any, batch: dict[str, Any]) -> Any:
-    import torch
-
+def target_logits(model: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
+    """(logits, targets): logits [B, K, V] at the K positions whose next token is a target in some row, and the
+    target ids [B, K] they predict (IGNORE_INDEX where that row has no target at that position)."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     next_labels = batch["labels"][:, 1:]
     keep = (next_labels != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)
     logits = model(**inputs, logits_to_keep=keep).logits
-    targets = next_labels[:, keep]
+    return logits, next_labels[:, keep]
+
+
+def target_loss(model: Any, batch: dict[str, Any]) -> Any:
+    import torch
+
+    logits, targets = target_logits(model, batch)
     return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                              ignore_index=IGNORE_INDEX)
