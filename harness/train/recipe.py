@@ -4,16 +4,20 @@
     accelerate launch --config_file experiments/accelerate/zero2.yaml -m harness.cli.main train --model vlm2vla ...
 
 One explicit loop over optimiser steps (AdamW, linear decay, gradient accumulation through accelerate, so the same
-code runs on a CPU, one GPU or 4 GPUs with DeepSpeed ZeRO-2). The data order is a fixed permutation per epoch
-(seeded), so a killed run re-run with the same command resumes from its last checkpoint and sees exactly the batches
-it would have seen. Loss and learning rate go to `<out>/log.csv` and `results/train/<run>.csv` every logged step.
+code runs on a CPU, one GPU or 4 GPUs with DeepSpeed ZeRO-2). A step's loss is the mean over all the target tokens of
+its micro-batches on all processes, whatever batch_size x grad_accum x processes it is split into (as one big batch
+would give). The data order is a fixed permutation per epoch (seeded), so a killed run re-run with the same command
+resumes from its last checkpoint and sees exactly the batches it would have seen. Loss and learning rate go to
+`<out>/log.csv` and `results/train/<run>.csv` every logged step.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,7 @@ from harness.specs.model import ModelSpec
 from harness.specs.recipe import RecipeSpec
 from harness.train import checkpoint
 from harness.train.data import TrainDataset, collate, encoded_length, training_items
-from harness.train.loss import target_loss
+from harness.train.loss import target_count, target_loss
 from harness.train.trainable import make_trainable, trainable_counts
 
 
@@ -106,6 +110,22 @@ def _order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
+def _micro_batches(accelerator: Any, dataset: TrainDataset, recipe: RecipeSpec, pad_id: int,
+                   start: checkpoint.Position) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(epoch, micro-batches of that epoch consumed so far, batch) from `start` on, epoch after epoch, endlessly."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    epoch, skip = start.epoch, start.micro
+    while True:
+        loader = accelerator.prepare_data_loader(DataLoader(
+            dataset, batch_size=recipe.batch_size, sampler=_order(len(dataset), recipe.seed, epoch),
+            collate_fn=collate(pad_id), generator=torch.Generator().manual_seed(recipe.seed)))
+        for micro, batch in enumerate(accelerator.skip_first_batches(loader, skip), start=skip + 1):
+            yield epoch, micro, batch
+        epoch, skip = epoch + 1, 0
+
+
 def _truncate_log(path: Path, step: int) -> None:
     """Drop rows logged after the checkpoint we resume from (the resumed run logs them again)."""
     if path.is_file():
@@ -127,8 +147,7 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
            max_steps: int | None, full: bool, progress: bool) -> TrainResult:
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from torch.utils.data import DataLoader
+    from accelerate.utils import GradientAccumulationPlugin, set_seed
     from tqdm.auto import tqdm
     from transformers import get_scheduler
 
@@ -141,8 +160,10 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
     adapter_dir = out / "adapter"
     if not shard_paths(data_dir, "train"):
         raise FileNotFoundError(f"{data_dir}: no D_lan train shards under data/ (build one with `vlm2vla data build`)")
-    accelerator = Accelerator(gradient_accumulation_steps=recipe_spec.grad_accum,
-                              mixed_precision=_mixed_precision(recipe_spec))
+    # Steps are counted in micro-batches, not reset at an epoch's end (a step may span two epochs): every step
+    # accumulates exactly grad_accum micro-batches, so accelerate's and DeepSpeed's counters agree with ours.
+    accelerator = Accelerator(mixed_precision=_mixed_precision(recipe_spec), gradient_accumulation_plugin=(
+        GradientAccumulationPlugin(num_steps=recipe_spec.grad_accum, sync_with_dataloader=False)))
     if accelerator.is_main_process:
         _check_run(out, _fingerprint(spec, recipe_spec, data_dir))
     if (adapter_dir / "train.json").is_file():
@@ -175,8 +196,7 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
     dataset = TrainDataset(loaded, kept)
     pad_id = int(loaded.tokenizer.pad_token_id)
     micro_per_epoch = math.ceil(math.ceil(len(kept) / recipe_spec.batch_size) / accelerator.num_processes)
-    steps_per_epoch = math.ceil(micro_per_epoch / recipe_spec.grad_accum)
-    total_steps = recipe_spec.max_steps or steps_per_epoch * recipe_spec.epochs
+    total_steps = recipe_spec.max_steps or math.ceil(micro_per_epoch * recipe_spec.epochs / recipe_spec.grad_accum)
     scheduler = get_scheduler(recipe_spec.optimizer.schedule, optimizer,
                               num_warmup_steps=recipe_spec.optimizer.warmup_steps, num_training_steps=total_steps)
     pixel_dtype = next(loaded.base_model().parameters()).dtype
@@ -198,45 +218,44 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
     net.train()
     bar = tqdm(total=total_steps, initial=position.step, desc=f"train {spec.name}", disable=not progress
                or not accelerator.is_local_main_process)
-    step_losses: list[float] = []
-    step_tokens = 0
+    stream = _micro_batches(accelerator, dataset, recipe_spec, pad_id, position)
     while position.step < total_steps:
-        loader = accelerator.prepare_data_loader(DataLoader(
-            dataset, batch_size=recipe_spec.batch_size, sampler=_order(len(dataset), recipe_spec.seed, position.epoch),
-            collate_fn=collate(pad_id), generator=torch.Generator().manual_seed(recipe_spec.seed)))
-        for batch in accelerator.skip_first_batches(loader, position.micro):
+        # One optimiser step = grad_accum micro-batches per process; its loss is the mean over all their target
+        # tokens (see harness.train.loss), so each micro-batch is divided by the step's count, known up front.
+        group = list(itertools.islice(stream, recipe_spec.grad_accum))
+        count = torch.tensor([sum(target_count(batch) for _, _, batch in group)], device=accelerator.device)
+        per = max(int(accelerator.gather(count).sum()), 1) / (recipe_spec.grad_accum * accelerator.num_processes)
+        step_losses: list[float] = []
+        step_tokens = 0
+        for epoch, micro, batch in group:
             if "pixel_values" in batch:
                 batch["pixel_values"] = batch["pixel_values"].to(pixel_dtype)
             with accelerator.accumulate(net):
-                loss = target_loss(net, batch)
+                loss = target_loss(net, batch, per)
                 accelerator.backward(loss)
                 optimizer.step()
                 optimizer.zero_grad()
-            position.micro += 1
+            position.epoch, position.micro = epoch, micro
             step_losses.append(float(accelerator.gather(loss.detach()).mean()))
             step_tokens += int(accelerator.gather(batch["attention_mask"].sum()).sum())
-            if not accelerator.sync_gradients:
-                continue
-            scheduler.step()
-            position.step += 1
-            position.last_loss = sum(step_losses) / len(step_losses)
-            if position.first_loss is None:
-                position.first_loss = position.last_loss
-            if accelerator.is_main_process and position.step % recipe_spec.log_every == 0:
-                row = TrainLogRow(step=position.step, epoch=position.epoch + position.micro / micro_per_epoch,
-                                  loss=position.last_loss, lr=scheduler.get_last_lr()[0], tokens=step_tokens,
-                                  elapsed_s=round(time.monotonic() - t0, 3))
-                for path in (out / "log.csv", run_log):
-                    append_rows(path, [row], TrainLogRow)
-            step_losses, step_tokens = [], 0
-            bar.update(1)
-            bar.set_postfix(loss=f"{position.last_loss:.4f}")
-            if position.step % recipe_spec.save_every == 0 or position.step >= total_steps:
-                checkpoint.save(out, accelerator, net, optimizer, scheduler, position)
-            if position.step >= total_steps:
-                break
-        else:
-            position.epoch, position.micro = position.epoch + 1, 0
+        if not accelerator.sync_gradients:  # every group is exactly grad_accum micro-batches: cannot happen
+            raise RuntimeError(f"step {position.step + 1}: accelerate did not sync after {len(group)} micro-batches")
+        scheduler.step()
+        position.step += 1
+        position.last_loss = sum(step_losses) / len(step_losses)  # = the step's mean over its target tokens
+        if position.first_loss is None:
+            position.first_loss = position.last_loss
+        if accelerator.is_main_process and position.step % recipe_spec.log_every == 0:
+            row = TrainLogRow(step=position.step, epoch=position.epoch + position.micro / micro_per_epoch,
+                              loss=position.last_loss, lr=scheduler.get_last_lr()[0], tokens=step_tokens,
+                              elapsed_s=round(time.monotonic() - t0, 3))
+            for path in (out / "log.csv", run_log):
+                append_rows(path, [row], TrainLogRow)
+        bar.update(1)
+        bar.set_postfix(loss=f"{position.last_loss:.4f}")
+        if position.step % recipe_spec.save_every == 0 or position.step >= total_steps:
+            checkpoint.save(out, accelerator, net, optimizer, scheduler, position)
+    stream.close()
     bar.close()
 
     # ------------------------------------------------------------------ save

@@ -25,8 +25,8 @@ from harness.paths import REPO_ROOT  # noqa: E402
 from harness.records import TrainLogRow, read_rows  # noqa: E402
 from harness.specs import load_model as load_spec  # noqa: E402
 from harness.specs import load_recipe  # noqa: E402
-from harness.train.data import training_items  # noqa: E402
-from harness.train.recipe import RunMismatchError, train  # noqa: E402
+from harness.train.data import TrainDataset, collate, training_items  # noqa: E402
+from harness.train.recipe import RunMismatchError, _order, train  # noqa: E402
 from harness.train.trainable import make_trainable  # noqa: E402
 from tests.dlan_fixture import write_dlan  # noqa: E402
 
@@ -201,3 +201,28 @@ def test_full_fine_tuning_saves_a_whole_model_that_reloads(dlan, tmp_path, priva
     assert not hasattr(tuned.model, "peft_config")
     inputs = _inputs(base, dlan)
     assert not torch.allclose(_logits(tuned, inputs), _logits(base, inputs), atol=1e-4)
+
+
+def test_a_step_is_the_mean_over_its_target_tokens_however_it_is_split(dlan, tmp_path, experiments_copy,
+                                                                        private_dirs):
+    """batch 4 x grad-accum 1 and batch 1 x grad-accum 4 are the same optimiser steps (same loss, same weights):
+    a micro-batch with a 1-token answer does not weigh as much as one with a long action chunk."""
+    common = "method: lora\nlora: {dropout: 0.0}\nmax_steps: 3\nprecision: fp32\noptimizer: {lr: 1.0e-3}\n"
+    (experiments_copy / "recipes" / "whole.yaml").write_text(common + "batch_size: 4\ngrad_accum: 1\n")
+    (experiments_copy / "recipes" / "split.yaml").write_text(common + "batch_size: 1\ngrad_accum: 4\n")
+    whole = train("tiny", dlan, tmp_path / "whole", recipe="whole", progress=False)
+    split = train("tiny", dlan, tmp_path / "split", recipe="split", progress=False)
+    got, want = read_rows(split.out / "log.csv", TrainLogRow), read_rows(whole.out / "log.csv", TrainLogRow)
+    assert [r.tokens for r in got] == [r.tokens for r in want]  # the same examples in each step
+    assert [r.loss for r in got] == pytest.approx([r.loss for r in want], rel=1e-4)
+    # step 1's loss is transformers' own token mean over the step's 4 examples (LoRA starts as the identity)
+    loaded = load_model("tiny")
+    items = training_items(dlan, "verbalized")
+    first = [TrainDataset(loaded, items)[i] for i in _order(len(items), 0, 0)[:4]]
+    batch = collate(loaded.tokenizer.pad_token_id)(first)
+    assert len({int((r["labels"] != IGNORE_INDEX).sum()) for r in first}) > 1  # answers of different lengths
+    with torch.no_grad():
+        assert want[0].loss == pytest.approx(float(loaded.model(**batch).loss), rel=1e-4)
+    a = load_file(str(split.adapter_dir / "adapter_model.safetensors"))
+    b = load_file(str(whole.adapter_dir / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
