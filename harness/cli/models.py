@@ -63,3 +63,40 @@ def generate_cmd(model: str = typer.Option(..., "--model", help="Model spec (wit
     except ActionParseError as e:
         fail(f"the generated action text does not parse: {e}", 2)
     typer.echo(f"parsed:    {json.dumps(chunk_to_lists(chunk))}")
+
+
+@app.command("actions")
+def actions_cmd(model: str = typer.Option(..., "--model", help="Model spec (with its adapter, if it has one)."),
+                data: Path = typer.Option(..., "--data", help="D_lan directory."),
+                split: str = typer.Option("heldout", help="D_lan split whose action examples are generated."),
+                limit: int = typer.Option(None, help="Only the first N action examples of the split."),
+                show: int = typer.Option(3, help="Print this many generated texts next to their targets."),
+                require_parse_rate: float = typer.Option(
+                    None, help="Exit 1 when fewer than this fraction parse (default: report only)."),
+                progress: bool = typer.Option(True, help="Progress bar.")):
+    """Greedy-generate every action example of a D_lan split and report how many parse with the model's action codec
+    and the mean absolute error of the parsed chunks' net translation (cm), next to a model that never moves.
+
+    An honest check of a trained adapter: every example of the split counts, not a chosen one."""
+    from harness.data.dlan import read_examples
+    from harness.mechanism.action_quality import action_quality
+    from harness.models import ModelLoadError, load_model
+    from harness.specs import SpecError
+
+    try:
+        loaded = load_model(model)
+        quality = action_quality(loaded, data, loaded.action_spec().type, split=split, limit=limit,
+                                 progress=progress)
+    except (SpecError, ModelLoadError, FileNotFoundError, ValueError) as e:
+        fail(str(e), 2)
+    targets = {ex.example_id: ex.target_for(quality.representation)
+               for ex in read_examples(data, split=split, stage="action")}
+    for sample in quality.samples[:show]:
+        flag = "parsed" if sample["parsed"] else "NOT PARSED"
+        typer.echo(f"{sample['example_id']} ({flag})\n  target:    {targets[sample['example_id']][:160]!r}\n"
+                   f"  generated: {sample['text'][:160]!r}")
+    typer.echo(f"{loaded.spec.name} on {split} actions ({quality.representation}): parsed {quality.parsed}/{quality.n} "
+               f"({quality.parse_rate:.0%}); net translation MAE {quality.mae_cm:.2f} cm over the parsed ones "
+               f"(a model that never moves: {quality.zero_motion_mae_cm:.2f} cm)")
+    if require_parse_rate is not None and quality.parse_rate < require_parse_rate:
+        fail(f"parse rate {quality.parse_rate:.0%} is below the required {require_parse_rate:.0%}", 1)
