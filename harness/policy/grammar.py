@@ -81,6 +81,20 @@ def action_lark(spec: ActionReprSpec, tokens: LeastLikelyTokens | None = None, m
     raise ValueError(f"action representation {spec.name!r} ({spec.type}) has no text grammar")
 
 
+def plan_lark() -> str:
+    """Lark grammar of the motion plans `harness.actions.plan.motion_plan` writes (the rules annotator's language):
+    'stay', a gripper event, or 'move' + 1-3 direction words (each maybe 'slightly'), then maybe ', then' + an event.
+
+    Bounded, so a constrained plan always ends; most of its tokens are forced ("move ", " gripper"), so jump-forward
+    appends them without a forward pass each."""
+    return "\n".join([
+        'start: "stay" | g | move (", then " g)?',
+        'move: "move " w ((" and " w) | (", " w " and " w))?',
+        'w: "slightly "? ("forward" | "backward" | "left" | "right" | "up" | "down")',
+        'g: ("open" | "close") " gripper"',
+    ])
+
+
 YES_NO_LARK = 'start: "yes" | "no"'
 
 

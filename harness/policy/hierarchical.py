@@ -7,8 +7,9 @@
 
 Sampling per stage comes from the model spec (`generation`: top-p 0.95; T 0.5 sub-tasks, 1.0 out of distribution,
 0.1 plans, 0.5 actions), seeded per trial, cycle and stage so a trial is reproducible. The action chunk is decoded
-under the representation's grammar unless `generation.constrained_actions` is false; unconstrained text that does
-not parse gives `chunk=None` and the parse error (nothing moves). Every stage's text and its cost (wall time,
+under the representation's grammar unless `generation.constrained_actions` is false (the motion plan under the plan
+language unless `generation.constrained_plans` is false); unconstrained text that does not parse gives `chunk=None`
+and the parse error (nothing moves). Every stage's text and its cost (wall time,
 forward passes, prefill and generated tokens) go into the `CycleOutput` the trial runner logs.
 """
 
@@ -25,7 +26,7 @@ from harness.actions import ActionParseError
 from harness.data import templates as T
 from harness.policy.base import CycleOutput, Decision, Observation, Policy
 from harness.policy.decoding import FastGenerator, StageGenerator, StageResult, derive_seed
-from harness.policy.grammar import action_lark
+from harness.policy.grammar import action_lark, plan_lark
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -54,6 +55,7 @@ class VLM2VLAPolicy(Policy):
         self.constrained = g.constrained_actions if constrained is None else constrained
         self.codec = loaded.action_codec()
         self.grammar: str | None = None
+        self.plan_grammar: str | None = plan_lark() if self.constrained and g.constrained_plans else None
         if self.constrained:
             action_spec = loaded.action_spec()
             tokens = loaded.least_likely_tokens() if action_spec.type == "least_likely" else None
@@ -101,7 +103,7 @@ class VLM2VLAPolicy(Policy):
         t0 = time.perf_counter()
         image = to_image(observation)
         plan_res = self.generator.generate(T.plan_prompt(self.instruction, subtask), [image], g.plan,
-                                           self._seed("plan"))
+                                           self._seed("plan"), grammar=self.plan_grammar)
         plan = plan_res.text.strip()
         action_res = self.generator.generate(T.action_prompt(self.instruction, subtask, plan), [image], g.action,
                                              self._seed("action"), grammar=self.grammar)

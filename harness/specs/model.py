@@ -34,6 +34,9 @@ class GenerationSpec:
     action: StageSampling = field(default_factory=lambda: StageSampling(0.5, 0.95, 128))
     seed: int = 0
     constrained_actions: bool = True  # decode action chunks under the representation's grammar
+    # decode motion plans under the rules annotator's plan language (harness.actions.plan); turn off for models
+    # trained on free-form plans (e.g. the Gemini annotator's)
+    constrained_plans: bool = True
     max_action_steps: int = 8  # the grammar's bound on steps per chunk
     jump_forward: bool = True  # append tokens the grammar forces without sampling them
     reuse_prefix_cache: bool = True  # keep the image+instruction prefix's KV cache across stages and retries

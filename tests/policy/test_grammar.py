@@ -4,16 +4,19 @@ codec writes is admitted (so constraining never forbids what training taught).""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.actions import ActionStep, LeastLikelyCodec, VerbalizedCodec
+from harness.actions.plan import motion_plan
 from harness.policy.grammar import (
     Constraint,
     GrammarError,
     least_likely_lark,
+    plan_lark,
     verbalized_lark,
 )
 
@@ -89,3 +92,33 @@ def test_stop_tokens_only_where_the_text_is_complete(tiny):
     assert not set(tiny.stop_ids) & set(c.allowed().tolist())
     c.consume(tiny.tokenizer.encode("close gripper", add_special_tokens=False))
     assert set(tiny.stop_ids) <= set(c.allowed().tolist())
+
+
+_WORD = r"(slightly )?(forward|backward|left|right|up|down)"
+_EVENT = r"(open|close) gripper"
+PLAN_RE = re.compile(rf"stay|{_EVENT}|move {_WORD}(( and {_WORD})|(, {_WORD} and {_WORD}))?(, then {_EVENT})?")
+
+
+def test_every_motion_plan_the_annotator_writes_is_admitted(tiny):
+    """Constraining plans never forbids what training taught: motion_plan's output over random chunks."""
+    rng = random.Random(2)
+    seen = set()
+    for _ in range(150):
+        chunk = [ActionStep(rng.choice([0.0, rng.uniform(-0.05, 0.05)]), rng.choice([0.0, rng.uniform(-0.05, 0.05)]),
+                            rng.choice([0.0, rng.uniform(-0.05, 0.05)]), rng.choice([0.0, 1.0]))
+                 for _ in range(rng.randint(1, 4))]
+        plan = motion_plan(chunk, previous_gripper=rng.choice([None, 0.0, 1.0]))
+        seen.add(plan)
+        c = Constraint(tiny.tokenizer, tiny.stop_ids, plan_lark(), 640)
+        c.consume(tiny.tokenizer.encode(plan, add_special_tokens=False))
+        assert c.accepting, plan
+    assert len(seen) > 30 and any("slightly" in p for p in seen) and any(", then " in p for p in seen)
+
+
+def test_random_plans_are_in_the_plan_language(tiny):
+    rng = random.Random(3)
+    texts = {tiny.tokenizer.decode(_walk(tiny.tokenizer, tiny.stop_ids, plan_lark(), rng, 640)) for _ in range(40)}
+    assert len(texts) > 10 and all(PLAN_RE.fullmatch(t) for t in texts), texts
+    c = Constraint(tiny.tokenizer, tiny.stop_ids, plan_lark(), 640)
+    with pytest.raises(GrammarError):
+        c.consume(tiny.tokenizer.encode("move up 3.0 cm", add_special_tokens=False))

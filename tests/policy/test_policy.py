@@ -16,6 +16,7 @@ from harness.policy.decoding import NaiveGenerator
 from harness.policy.factory import make_policy
 from harness.policy.hierarchical import VLM2VLAPolicy, to_image
 from tests.policy.conftest import INSTRUCTION
+from tests.policy.test_grammar import PLAN_RE
 
 
 def _small(tiny, **generation) -> LoadedModel:
@@ -45,6 +46,7 @@ def test_cycle_outputs_texts_stats_and_a_parsed_chunk(tiny):
     assert out.stats["forward_passes"] == out.stats["plan_forward_passes"] + out.stats["action_forward_passes"]
     assert out.stats["subtasks_prefill_tokens"] > 0 and out.stats["action_reused_tokens"] > 0
     assert out.stats["constrained"] == 1.0 and out.stats["attempt"] == 1.0
+    assert out.plan == "" or PLAN_RE.fullmatch(out.plan), out.plan  # the plan language (truncated: cut to a whole one)
     again = policy.act(_obs())
     assert "subtasks" not in again.texts, "the sub-task text is reported once, with the first cycle"
 
