@@ -95,6 +95,19 @@ def plan_lark() -> str:
     ])
 
 
+def subtasks_lark(max_items: int = 8) -> str:
+    """Lark grammar of a numbered sub-task list as `templates.subtasks_target` writes it ("1. reach the carrot\n2.
+    grasp the carrot"), at most `max_items` lines (the policy keeps no more, `policy.max_subtasks`): a model that
+    keeps listing stops there instead of at its token budget, and each "K. " after a newline is forced. A line must
+    hold a letter (`parse_subtasks` would drop one that does not)."""
+    if max_items < 1:
+        raise ValueError(f"max_items must be >= 1, got {max_items}")
+    rest = ""
+    for k in range(max_items, 1, -1):
+        rest = f'("\\n{k}. " line {rest})?'
+    return "\n".join([f'start: "1. " line {rest}'.rstrip(), r"line: /[^\n]*[^\W\d_][^\n]*/"])
+
+
 YES_NO_LARK = 'start: "yes" | "no"'
 
 

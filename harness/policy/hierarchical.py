@@ -8,7 +8,8 @@
 Sampling per stage comes from the model spec (`generation`: top-p 0.95; T 0.5 sub-tasks, 1.0 out of distribution,
 0.1 plans, 0.5 actions), seeded per trial, cycle and stage so a trial is reproducible. The action chunk is decoded
 under the representation's grammar unless `generation.constrained_actions` is false (the motion plan under the plan
-language unless `generation.constrained_plans` is false); unconstrained text that does not parse gives `chunk=None`
+language unless `generation.constrained_plans` is false, the sub-tasks as a bounded numbered list unless
+`generation.constrained_subtasks` is false); unconstrained text that does not parse gives `chunk=None`
 and the parse error (nothing moves). Every stage's text and its cost (wall time,
 forward passes, prefill and generated tokens) go into the `CycleOutput` the trial runner logs.
 """
@@ -26,7 +27,7 @@ from harness.actions import ActionParseError
 from harness.data import templates as T
 from harness.policy.base import CycleOutput, Decision, Observation, Policy
 from harness.policy.decoding import FastGenerator, StageGenerator, StageResult, derive_seed
-from harness.policy.grammar import action_lark, plan_lark
+from harness.policy.grammar import action_lark, plan_lark, subtasks_lark
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -56,6 +57,8 @@ class VLM2VLAPolicy(Policy):
         self.codec = loaded.action_codec()
         self.grammar: str | None = None
         self.plan_grammar: str | None = plan_lark() if self.constrained and g.constrained_plans else None
+        self.subtasks_grammar: str | None = (subtasks_lark(self.spec.policy.max_subtasks)
+                                             if self.constrained and g.constrained_subtasks else None)
         if self.constrained:
             action_spec = loaded.action_spec()
             tokens = loaded.least_likely_tokens() if action_spec.type == "least_likely" else None
@@ -85,7 +88,7 @@ class VLM2VLAPolicy(Policy):
         self.instruction = instruction
         sampling = replace(g.subtasks, temperature=g.subtasks_ood_temperature) if out_of_distribution else g.subtasks
         res = self.generator.generate(T.subtasks_prompt(instruction), [to_image(observation)], sampling,
-                                      self._seed("subtasks"))
+                                      self._seed("subtasks"), grammar=self.subtasks_grammar)
         subtasks = T.parse_subtasks(res.text)[: self.spec.policy.max_subtasks]
         if not subtasks:
             log.warning("%s: no sub-task in %r; using the instruction as the only sub-task", self.name, res.text)

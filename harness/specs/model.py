@@ -37,6 +37,7 @@ class GenerationSpec:
     # decode motion plans under the rules annotator's plan language (harness.actions.plan); turn off for models
     # trained on free-form plans (e.g. the Gemini annotator's)
     constrained_plans: bool = True
+    constrained_subtasks: bool = True  # sub-tasks as a numbered list of at most policy.max_subtasks lines
     max_action_steps: int = 8  # the grammar's bound on steps per chunk
     jump_forward: bool = True  # append tokens the grammar forces without sampling them
     reuse_prefix_cache: bool = True  # keep the image+instruction prefix's KV cache across stages and retries

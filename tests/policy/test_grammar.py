@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 
 from harness.actions import ActionStep, LeastLikelyCodec, VerbalizedCodec
 from harness.actions.plan import motion_plan
+from harness.data import templates as T
 from harness.policy.grammar import (
     Constraint,
     GrammarError,
     least_likely_lark,
     plan_lark,
+    subtasks_lark,
     verbalized_lark,
 )
 
@@ -122,3 +124,21 @@ def test_random_plans_are_in_the_plan_language(tiny):
     c = Constraint(tiny.tokenizer, tiny.stop_ids, plan_lark(), 640)
     with pytest.raises(GrammarError):
         c.consume(tiny.tokenizer.encode("move up 3.0 cm", add_special_tokens=False))
+
+
+def test_subtask_lists_are_admitted_and_bounded(tiny):
+    lists = [["reach the carrot"], ["reach the carrot", "grasp the carrot", "lift it", "move to the pot",
+                                    "place it in the pot"]]
+    for subtasks in lists:
+        c = Constraint(tiny.tokenizer, tiny.stop_ids, subtasks_lark(5), 640)
+        c.consume(tiny.tokenizer.encode(T.subtasks_target(subtasks), add_special_tokens=False))
+        assert c.accepting
+    c = Constraint(tiny.tokenizer, tiny.stop_ids, subtasks_lark(2), 640)
+    c.consume(tiny.tokenizer.encode(T.subtasks_target(["a", "b"]), add_special_tokens=False))
+    with pytest.raises(GrammarError):  # a third line is one more than the policy keeps
+        c.consume(tiny.tokenizer.encode("\n3. c", add_special_tokens=False))
+    rng = random.Random(4)
+    for _ in range(20):
+        text = tiny.tokenizer.decode(_walk(tiny.tokenizer, tiny.stop_ids, subtasks_lark(3), rng, 640, 60))
+        items = T.parse_subtasks(text)
+        assert 1 <= len(items) <= 3 and text.startswith("1. "), text
