@@ -125,12 +125,14 @@ demo-data: setup
 	$(CLI) data build --source results/data/bridge-fixture --out results/data/dlan
 	$(CLI) data inspect results/data/dlan --episode 0 --stages subtasks,plan,action
 # Trains the embedded Gemma-3-270M on the demo's D_lan for one epoch (minutes on a CPU; a re-run resumes or skips),
-# then reloads the adapter and generates every held-out action example: parse rate and translation error are
-# reported as measured (a 270M model after one CPU epoch is far from the paper's 12B; the policy never executes
-# text that does not parse).
+# then reloads the adapter and generates the first 12 training and all held-out action examples: parse rate and
+# translation error are reported as measured (a 270M model after one CPU epoch is far from the paper's 12B; the
+# policy never executes text that does not parse). The stage fails if no training example parses.
 DEMO_RUN := runs/gemma3-270m-vlm2vla
 demo-train: setup-all
 	$(CLI) train --model gemma3-270m --recipe lora-cpu --data $(DATA) --out $(DEMO_RUN)
+	$(CLI) models actions --model gemma3-270m-vlm2vla --data $(DATA) --split train --limit 12 --show 2 \
+		--require-parse-rate 0.05 --no-progress
 	$(CLI) models actions --model gemma3-270m-vlm2vla --data $(DATA) --split heldout --no-progress
 # Embedded VQA suite on the base model and, once demo-train has made its adapter, on the fine-tuned one: the second
 # run prints retention against the first.

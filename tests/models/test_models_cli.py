@@ -41,3 +41,16 @@ def test_build_and_least_likely_commands(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert len(json.loads(out.read_text())["ids"]) == 10 and (tmp_path / "least-likely").is_dir()
     assert runner.invoke(app, ["models", "build", "nothing"]).exit_code == 2
+
+
+def test_actions_reports_the_parse_rate_of_every_example_and_can_require_one(dlan):
+    runner = CliRunner()
+    args = ["models", "actions", "--model", "tiny", "--data", str(dlan), "--split", "train", "--limit", "2",
+            "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "tiny on train actions (verbalized): parsed 0/2 (0%)" in result.output  # untrained: reported, not failed
+    assert "(a model that never moves:" in result.output and "NOT PARSED" in result.output
+    result = runner.invoke(app, [*args, "--require-parse-rate", "0.5"])
+    assert result.exit_code == 1 and "parse rate 0% is below the required 50%" in result.output
+    assert runner.invoke(app, [*args[:-3], "--split", "nope", "--no-progress"]).exit_code == 2
