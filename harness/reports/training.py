@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import PurePosixPath
 
 from matplotlib.ticker import MaxNLocator
@@ -36,11 +37,17 @@ def training_table(runs: dict[str, list[TrainLogRow]]) -> Table:
 
 
 def readings(runs: dict[str, list[TrainLogRow]]) -> list[str]:
+    """Mean loss over the first and the last tenth of the logged steps: one step's loss is one batch's, and batches
+    differ (a yes/no answer vs a long action chunk), so single steps say little about the trend."""
     lines = []
     for run, rows in sorted(runs.items()):
-        first, last = rows[0].loss, rows[-1].loss
+        k = max(1, len(rows) // 10)
+        first = statistics.fmean(r.loss for r in rows[:k])
+        last = statistics.fmean(r.loss for r in rows[-k:])
         change = f" ({(last - first) / first * 100:+.0f}%)" if first else ""
-        lines.append(f"{run}: loss {first:.3f} → {last:.3f}{change} from step {rows[0].step} to {rows[-1].step}")
+        span = f"step {rows[0].step}" if k == 1 else f"steps {rows[0].step}–{rows[k - 1].step}"
+        end = f"step {rows[-1].step}" if k == 1 else f"steps {rows[-k].step}–{rows[-1].step}"
+        lines.append(f"{run}: mean loss {first:.3f} over {span} → {last:.3f} over {end}{change}")
     return lines
 
 

@@ -160,15 +160,20 @@ def readings(scores: list[Score], ret: dict[Score, tuple[str, float | None]]) ->
         if not mine:
             continue
         derived = defaultdict(list)
+        undefined = defaultdict(list)  # benchmarks where the base scored 0: no retention to compute
         for s in mine:
             if s in ret and ret[s][1] is not None:
                 derived[(s.suite, s.model, ret[s][0])].append((ret[s][1], s.label))
+            elif s in ret:
+                undefined[(s.suite, s.model, ret[s][0])].append(s.label)
         for (suite, model, base), values in sorted(derived.items(), key=lambda kv: (kv[0][0], model_key(kv[0][1]))):
             lo, hi = min(values), max(values)
             mean = statistics.fmean(v for v, _ in values)
+            left = undefined.get((suite, model, base), [])
             lines.append(f"{source} (suite {suite}): {model} retains {lo[0]:.0f}–{hi[0]:.0f}% of {base}'s score "
                          f"over {len(values)} benchmark(s) (mean {mean:.0f}%; lowest {lo[1]} {lo[0]:.0f}%, "
-                         f"highest {hi[1]} {hi[0]:.0f}%)")
+                         f"highest {hi[1]} {hi[0]:.0f}%)"
+                         + (f"; no retention where {base} scored 0: {', '.join(sorted(left))}" if left else ""))
         if not derived:
             suites = sorted({s.suite for s in mine})
             models = sorted({s.model for s in mine}, key=model_key)
