@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -55,3 +56,9 @@ def trained_tiny(tiny):
     loaded.model.eval()
     assert loaded.generate_prompt(prompt, [image()], max_new_tokens=40) == TARGET, "the tiny model did not learn"
     return loaded
+
+
+# the motion plans `harness.actions.plan.motion_plan` writes (what the plan grammar must admit, and nothing else)
+_WORD = r"(slightly )?(forward|backward|left|right|up|down)"
+_EVENT = r"(open|close) gripper"
+PLAN_RE = re.compile(rf"stay|{_EVENT}|move {_WORD}(( and {_WORD})|(, {_WORD} and {_WORD}))?(, then {_EVENT})?")

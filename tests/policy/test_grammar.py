@@ -4,7 +4,6 @@ codec writes is admitted (so constraining never forbids what training taught).""
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +20,7 @@ from harness.policy.grammar import (
     subtasks_lark,
     verbalized_lark,
 )
+from tests.policy.conftest import PLAN_RE
 
 
 def _walk(tokenizer, stop_ids, lark, rng, vocab, max_tokens=400) -> list[int]:
@@ -94,11 +94,6 @@ def test_stop_tokens_only_where_the_text_is_complete(tiny):
     assert not set(tiny.stop_ids) & set(c.allowed().tolist())
     c.consume(tiny.tokenizer.encode("close gripper", add_special_tokens=False))
     assert set(tiny.stop_ids) <= set(c.allowed().tolist())
-
-
-_WORD = r"(slightly )?(forward|backward|left|right|up|down)"
-_EVENT = r"(open|close) gripper"
-PLAN_RE = re.compile(rf"stay|{_EVENT}|move {_WORD}(( and {_WORD})|(, {_WORD} and {_WORD}))?(, then {_EVENT})?")
 
 
 def test_every_motion_plan_the_annotator_writes_is_admitted(tiny):

@@ -15,8 +15,7 @@ from harness.policy.base import Decision, Observation
 from harness.policy.decoding import NaiveGenerator
 from harness.policy.factory import make_policy
 from harness.policy.hierarchical import VLM2VLAPolicy, to_image
-from tests.policy.conftest import INSTRUCTION
-from tests.policy.test_grammar import PLAN_RE
+from tests.policy.conftest import INSTRUCTION, PLAN_RE
 
 
 def _small(tiny, **generation) -> LoadedModel:
