@@ -130,9 +130,7 @@ class BenchResult:
 def _policy(loaded: LoadedModel, variant: str) -> VLM2VLAPolicy:
     if variant == "baseline":
         return VLM2VLAPolicy(loaded, NaiveGenerator(loaded), constrained=False, name="baseline")
-    g = loaded.spec.generation
-    return VLM2VLAPolicy(loaded, FastGenerator(loaded, reuse_cache=g.reuse_prefix_cache,
-                                               jump_forward=g.jump_forward), name="optimized")
+    return VLM2VLAPolicy(loaded, FastGenerator.from_spec(loaded), name="optimized")
 
 
 def _cycle(policy: VLM2VLAPolicy, counter: ForwardCounter, item: BenchInput) -> tuple[float, int, dict, bool]:

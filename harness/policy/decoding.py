@@ -4,14 +4,20 @@ Two implementations behind one call, `generate(prompt, images, sampling, seed, g
 
 - `NaiveGenerator`: the baseline; one plain `model.generate` per stage (`LoadedModel.generate_prompt`), nothing
   reused, never constrained.
-- `FastGenerator`: a hand-rolled decode loop over the model's forward pass that
+- `FastGenerator`: a hand-rolled decode loop over the model's decoder that
   * keeps the KV cache of the last sequence and reuses its longest common prefix with the next prompt (the image
     and instruction shared by the sub-task, plan and action prompts, and by a retry on the same image); a prefix
     is reused only when it ends after the images it contains and those images are identical;
-  * decodes under a grammar when given one (`harness.policy.grammar`): the output always parses, and
+  * decodes under a grammar when given one (`harness.policy.grammar`): the output always parses;
   * jump-forward: tokens the grammar forces are appended without sampling and fed in the same forward pass as the
     sampled token before them; once the grammar admits nothing more, decoding stops without a step for the stop
-    token; every forward keeps only the last position's logits (`logits_to_keep=1`);
+    token;
+  * restricted logits: the decoder returns hidden states and the output projection is applied only where needed
+    (the positions being decided) and, under a grammar that allows few tokens, only to those tokens' rows;
+  * prompt-lookup speculation: where the last tokens occurred before (in the prompt or the text so far: object
+    names, repeated action phrases), the tokens that followed them are fed as a draft in the same pass and each is
+    accepted with the probability sampling would give it, otherwise replaced by a draw from the rest; the output
+    is distributed exactly as without drafts (identical under greedy decoding), only fewer passes produce it;
   * samples with temperature and top-p exactly as `transformers`' warpers do (top-p over the allowed tokens), from
     a generator seeded per call, so the same seed gives the same text.
 
@@ -49,9 +55,13 @@ class StageResult:
     generated_tokens: int = 0  # tokens produced: sampled (a stop token included) or forced
     forced_tokens: int = 0  # of which appended by jump-forward without sampling
     truncated: bool = False  # the token budget ran out first
+    draft_tokens: int = 0  # tokens proposed by prompt lookup and verified
+    accepted_tokens: int = 0  # of which accepted (part of generated_tokens)
+    decode_tokens: int = 0  # tokens run through the decoder after the prompt (fed back, forced or drafted)
 
     def stats(self, prefix: str) -> dict[str, float]:
-        keys = ("wall_s", "forward_passes", "prefill_tokens", "reused_tokens", "generated_tokens", "forced_tokens")
+        keys = ("wall_s", "forward_passes", "prefill_tokens", "reused_tokens", "generated_tokens", "forced_tokens",
+                "draft_tokens", "accepted_tokens")
         return {f"{prefix}_{k}": float(getattr(self, k)) for k in keys}
 
 
@@ -119,56 +129,126 @@ class NaiveGenerator:
         wall = time.perf_counter() - t0
         # generate: one prefill pass over the prompt, then one pass per further token; every pass yields one token
         prefill = c.tokens - (c.calls - 1)
-        return StageResult(text, [], wall, c.calls, prefill, 0, c.calls, 0, c.calls >= sampling.max_new_tokens)
+        return StageResult(text, [], wall, c.calls, prefill, 0, c.calls, 0, c.calls >= sampling.max_new_tokens,
+                           decode_tokens=c.calls - 1)
 
 
 # ---------------------------------------------------------------------------------------------------- sampling
 TOP_K_FIRST = 256  # top-p is resolved inside the top 256 tokens when they hold enough mass (exact either way)
 
 
-def sample_token(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
-                 allowed: torch.Tensor | None = None) -> int:
-    """Greedy when temperature == 0, else temperature + nucleus sampling as transformers' warpers (HF keeps a token
-    when the probability mass strictly before it, in descending order, is below top_p)."""
+def nucleus(scores: torch.Tensor, temperature: float, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sampling distribution as transformers' warpers make it: (weights, positions in `scores`), temperature
+    then top-p (HF keeps a token when the probability mass strictly before it, in descending order, is below
+    top_p). Weights are unnormalised inside the nucleus. `temperature > 0`."""
     import torch
 
-    scores = logits if allowed is None else logits.index_select(0, allowed)
+    probs = torch.softmax(scores.float() / temperature, dim=-1)
+    if top_p >= 1.0:
+        return probs, torch.arange(probs.numel(), device=probs.device)
+    k = min(TOP_K_FIRST, probs.numel())
+    top, order = torch.topk(probs, k)
+    if k < probs.numel() and float(top.sum()) < top_p:
+        top, order = torch.sort(probs, descending=True)
+    keep = (torch.cumsum(top, 0) - top) < top_p
+    return top[keep], order[keep]
+
+
+def draw(scores: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None) -> int:
+    """A position of `scores`: greedy when temperature == 0, else sampled from `nucleus`."""
+    import torch
+
     if temperature <= 0:
-        best = int(torch.argmax(scores))
-    else:
-        probs = torch.softmax(scores.float() / temperature, dim=-1)
-        if top_p < 1.0:
-            k = min(TOP_K_FIRST, probs.numel())
-            top, order = torch.topk(probs, k)
-            if k < probs.numel() and float(top.sum()) < top_p:
-                top, order = torch.sort(probs, descending=True)
-            keep = (torch.cumsum(top, 0) - top) < top_p
-            top, order = top[keep], order[keep]
-            best = int(order[torch.multinomial(top, 1, generator=generator)])
-        else:
-            best = int(torch.multinomial(probs, 1, generator=generator))
+        return int(torch.argmax(scores))
+    weights, where = nucleus(scores, temperature, top_p)
+    return int(where[torch.multinomial(weights, 1, generator=generator)])
+
+
+def sample_token(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
+                 allowed: torch.Tensor | None = None) -> int:
+    """A token id from full-vocabulary `logits`, restricted to the `allowed` ids when given."""
+    scores = logits if allowed is None else logits.index_select(0, allowed)
+    best = draw(scores, temperature, top_p, generator)
     return int(allowed[best]) if allowed is not None else best
 
 
+def verify_draft(scores: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
+                 proposed: int | None) -> tuple[bool, int]:
+    """Speculative sampling against a deterministic draft: (accepted, position). The draft's position is accepted
+    with the probability `draw` would give it, else a position is drawn from the rest of the distribution, so the
+    result is distributed exactly as `draw`'s (greedy: accepted iff it is the argmax). `proposed` None: not allowed."""
+    import torch
+
+    if temperature <= 0:
+        best = int(torch.argmax(scores))
+        return best == proposed, best
+    weights, where = nucleus(scores, temperature, top_p)
+    hit = (where == proposed).nonzero() if proposed is not None else where[:0]
+    if hit.numel():
+        total = float(weights.sum())
+        p = float(weights[hit[0, 0]]) / total
+        if float(torch.rand((), generator=generator)) < p:
+            return True, int(proposed)
+        weights = weights.clone()
+        weights[hit[0, 0]] = 0.0
+        if float(weights.sum()) <= 0.0:  # rounding: the draft held all the mass
+            return True, int(proposed)
+    return False, int(where[torch.multinomial(weights, 1, generator=generator)])
+
+
+def lookup_draft(context: Sequence[int], k: int, max_ngram: int = 3) -> list[int]:
+    """Up to `k` tokens that followed the most recent earlier occurrence of the context's last n tokens (n from
+    `max_ngram` down to 1; the longest match wins): prompt-lookup drafting, no draft model needed."""
+    size = len(context)
+    for n in range(min(max_ngram, size - 1), 0, -1):
+        tail = list(context[size - n:])
+        for j in range(size - n - 1, -1, -1):
+            if context[j] == tail[0] and list(context[j:j + n]) == tail:
+                return list(context[j + n: j + n + k])
+    return []
+
+
 # ---------------------------------------------------------------------------------------------------- fast path
+RESTRICT_BELOW = 0.25  # gather the allowed rows of the output projection when they are under this share of the vocab
+
+
 class FastGenerator:
     """The optimized decode loop (see the module doc). Holds one KV cache: not thread-safe, one per policy."""
 
     name = "optimized"
 
-    def __init__(self, loaded: LoadedModel, *, reuse_cache: bool = True, jump_forward: bool = True):
+    def __init__(self, loaded: LoadedModel, *, reuse_cache: bool = True, jump_forward: bool = True,
+                 restrict_logits: bool = True, draft_tokens: int = 8):
         self.loaded, self.reuse_cache, self.jump_forward = loaded, reuse_cache, jump_forward
-        config = loaded.base_model().config
+        self.restrict_logits, self.draft_tokens = restrict_logits, int(draft_tokens)
+        model = loaded.base_model()
+        config = model.config
         text = config.get_text_config() if hasattr(config, "get_text_config") else config
         self.image_token_id = getattr(config, "image_token_id", None)
         self.vocab_size = int(text.vocab_size)
         windows = [getattr(text, "sliding_window", None)] if "sliding" in str(getattr(text, "layer_types", "")) else []
         self.max_cached = min([w - 1 for w in windows if w] or [1 << 30])  # sliding layers cannot crop past this
+        # the decoder stack without the output projection (which this loop applies itself, to fewer rows/positions)
+        self._body = getattr(model, "model", None)
+        self._head = model.get_output_embeddings()
+        if self._body is None or self._head is None:
+            raise TypeError(f"{type(model).__name__}: the fast decoder needs a model with a `.model` decoder stack and "
+                            "an output projection (Gemma-3 image-text models have both)")
+        plain = type(self._head).__name__ == "Linear" and getattr(self._head, "bias", None) is None
+        self._head_weight = self._head.weight if plain else None
         self.reset()
+
+    @classmethod
+    def from_spec(cls, loaded: LoadedModel) -> FastGenerator:
+        """Configured by the model spec's `generation` block."""
+        g = loaded.spec.generation
+        return cls(loaded, reuse_cache=g.reuse_prefix_cache, jump_forward=g.jump_forward,
+                   restrict_logits=g.restrict_logits, draft_tokens=g.draft_tokens)
 
     def reset(self) -> None:
         """Forget the cached sequence (the next prompt is prefilled in full)."""
         self._cache: Any = None
+        self._recording = False  # the cache keeps states past its sliding windows until cropped (drafts roll back)
         self._cache_ids: list[int] = []
         self._cache_images: tuple[bytes, ...] = ()
         self._snapshot: tuple[Any, list[int]] | None = None  # the prompt's cache, when decoding may outgrow a window
@@ -196,18 +276,41 @@ class FastGenerator:
             return 0  # a prefix cut inside the image block, or over different images, is not the same prefix
         return n
 
-    def _forward(self, ids: list[int], extra: dict[str, Any] | None = None) -> torch.Tensor:
+    def _drop(self, n: int) -> None:
+        """Remove the last `n` tokens from the cache. A cache that records past states (for rejected drafts) is also
+        trimmed back to its sliding windows, even when `n` is 0."""
+        if n > 0 or self._recording:
+            self._cache.crop(-n)
+        if n > 0:
+            del self._cache_ids[-n:]
+
+    def _forward(self, ids: list[int], extra: dict[str, Any] | None = None, keep: int = 1) -> torch.Tensor:
+        """Run `ids` on top of the cache; the last `keep` positions' final hidden states, [keep, hidden]."""
         import torch
 
         inputs = {"input_ids": torch.tensor([ids], device=self.loaded.device), **(extra or {})}
-        out = self.loaded.model(**inputs, past_key_values=self._cache, use_cache=True, logits_to_keep=1)
+        out = self._body(**inputs, past_key_values=self._cache, use_cache=True, return_dict=True)
+        if out.past_key_values is not self._cache:  # a new cache: let its sliding layers roll back drafts
+            self._recording = self.draft_tokens > 0 and hasattr(out.past_key_values, "activate_past_recording")
+            if self._recording:
+                out.past_key_values.activate_past_recording()
         self._cache = out.past_key_values
         self._cache_ids.extend(ids)
-        return out.logits[0, -1]
+        return out.last_hidden_state[0, -keep:]
 
-    def _prefill(self, prompt: Prompt, images: Sequence[Image.Image], budget: int) -> tuple[torch.Tensor, int, int]:
-        """Logits after the prompt; (logits, tokens run, tokens reused). Sliding-window layers cannot be cropped
-        once they are full, so when the answer may fill them the prompt's cache is copied first."""
+    def _scores(self, hidden: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+        """Logits at one position: of every token, or of the `allowed` ids in their order."""
+        if allowed is not None and self.restrict_logits and self._head_weight is not None \
+                and allowed.numel() < RESTRICT_BELOW * self.vocab_size:
+            return self._head_weight.index_select(0, allowed) @ hidden
+        logits = self._head(hidden)
+        return logits if allowed is None else logits.index_select(0, allowed)
+
+    def _prefill(self, prompt: Prompt, images: Sequence[Image.Image],
+                 budget: int) -> tuple[torch.Tensor, list[int], int, int]:
+        """Hidden state after the prompt; (hidden [1, d], prompt ids, tokens run, tokens reused). Sliding-window
+        layers cannot be cropped once they are full, so when the answer may fill them the prompt's cache is copied
+        first."""
         text, imgs = self.loaded.render(prompt_content(prompt, images))
         inputs = self.loaded._encode([text], [imgs])
         ids = inputs["input_ids"][0].tolist()
@@ -219,18 +322,33 @@ class FastGenerator:
             extra = {k: v.to(self.loaded.device) for k, v in inputs.items() if k not in ("input_ids",)}
             if "pixel_values" in extra:
                 extra["pixel_values"] = extra["pixel_values"].to(self.loaded._dtype())
-            logits = self._forward(ids, extra)
+            hidden = self._forward(ids, extra)
         else:
-            drop = len(self._cache_ids) - n
-            if drop:
-                self._cache.crop(-drop)
-                del self._cache_ids[n:]
-            logits = self._forward(ids[n:])
+            self._drop(len(self._cache_ids) - n)
+            hidden = self._forward(ids[n:])
+        self._drop(0)
         self._cache_images = keys
         self._snapshot = None
         if self.reuse_cache and len(ids) + budget > self.max_cached and len(ids) <= self.max_cached:
             self._snapshot = (copy.deepcopy(self._cache), list(self._cache_ids))
-        return logits, len(ids) - n, n
+        return hidden, ids, len(ids) - n, n
+
+    def _draft(self, context: list[int], constraint: Constraint | None, room: int, feed: int,
+               stop: set[int]) -> list[int]:
+        """Prompt-lookup draft to ride along with `feed` tokens in the next pass: within the token budget (`room`),
+        the cache's croppable window, the grammar, and before any stop token."""
+        window = (1 << 30) if self._recording else self.max_cached - len(self._cache_ids) - feed
+        k = min(self.draft_tokens, room, window)
+        if k <= 0:
+            return []
+        draft = lookup_draft(context, k)
+        for i, t in enumerate(draft):
+            if t in stop or t >= self.vocab_size or t == self.image_token_id:
+                draft = draft[:i]
+                break
+        if constraint is not None and draft:
+            draft = draft[: constraint.admits(draft)]
+        return draft
 
     # ---------------------------------------------------------------- decoding
     def generate(self, prompt: Prompt, images: Sequence[Image.Image], sampling: StageSampling, seed: int,
@@ -241,25 +359,50 @@ class FastGenerator:
         loaded = self.loaded
         stop = set(loaded.stop_ids)
         device = loaded.device
-        gen = torch.Generator(device=device).manual_seed(int(seed)) if sampling.temperature > 0 else None
+        temperature, top_p = sampling.temperature, sampling.top_p
+        gen = torch.Generator(device=device).manual_seed(int(seed)) if temperature > 0 else None
         constraint = (Constraint(loaded.tokenizer, loaded.stop_ids, grammar, self.vocab_size)
                       if grammar is not None else None)
         was_training = loaded.model.training
         loaded.model.eval()
         out: list[int] = []
-        passes = forced = sampled = 0
-        last_complete, truncated = 0, False
+        passes = forced = sampled = drafted = accepted = decoded = 0
+        last_complete, truncated, finished = 0, False, False
         try:
             with torch.inference_mode():
                 budget = sampling.max_new_tokens
-                logits, prefill, reused = self._prefill(prompt, images, budget)
+                hidden, prompt_ids, prefill, reused = self._prefill(prompt, images, budget)
                 passes += 1
+                draft: list[int] = []
                 while True:
-                    if len(out) >= budget:
-                        truncated = True
+                    # hidden[i] decides draft[i]; the row after the last accepted draft token decides a fresh token
+                    token, taken = None, 0
+                    for i in range(len(draft) + 1):
+                        if len(out) >= budget:
+                            truncated = True
+                            break
+                        allowed = constraint.allowed_tensor(hidden.device) if constraint is not None else None
+                        scores = self._scores(hidden[i], allowed)
+                        if i < len(draft):
+                            ok, pick = verify_draft(scores, temperature, top_p, gen, _position(draft[i], allowed))
+                            if ok:
+                                taken += 1
+                                out.append(draft[i])
+                                if constraint is not None:
+                                    constraint.consume([draft[i]])
+                                    last_complete = len(out) if constraint.accepting else last_complete
+                                    finished = constraint.finished
+                                if finished:
+                                    break
+                                continue
+                        else:
+                            pick = draw(scores, temperature, top_p, gen)
+                        token = int(allowed[pick]) if allowed is not None else pick
                         break
-                    allowed = constraint.allowed_tensor(logits.device) if constraint is not None else None
-                    token = sample_token(logits, sampling.temperature, sampling.top_p, gen, allowed)
+                    drafted, accepted = drafted + len(draft), accepted + taken
+                    self._drop(len(draft) - taken)
+                    if token is None:  # the grammar finished inside the draft, or the budget ran out
+                        break
                     sampled += 1
                     if token in stop:
                         break
@@ -281,12 +424,26 @@ class FastGenerator:
                     if len(out) >= budget:
                         truncated = True
                         break
-                    logits = self._forward(feed)
+                    draft = (self._draft(prompt_ids + out, constraint, budget - len(out) - 1, len(feed), stop)
+                             if self.draft_tokens else [])
+                    hidden = self._forward(feed + draft, keep=len(draft) + 1)
                     passes += 1
+                    decoded += len(feed) + len(draft)
         finally:
             loaded.model.train(was_training)
         if constraint is not None and truncated and last_complete < len(out):
             out = out[:last_complete]  # the budget ran out mid-step: keep the complete steps (they parse)
         text = loaded.tokenizer.decode(out, skip_special_tokens=True)
-        return StageResult(text, out, time.perf_counter() - t0, passes, prefill, reused, sampled + forced, forced,
-                           truncated)
+        return StageResult(text, out, time.perf_counter() - t0, passes, prefill, reused, sampled + forced + accepted,
+                           forced, truncated, drafted, accepted, decoded)
+
+
+def _position(token: int, allowed: torch.Tensor | None) -> int | None:
+    """Where `token` sits among the scores: its id without a grammar, its index in the sorted `allowed` ids with one
+    (None when the grammar does not allow it)."""
+    if allowed is None:
+        return token
+    import torch
+
+    i = int(torch.searchsorted(allowed, token))
+    return i if i < allowed.numel() and int(allowed[i]) == token else None

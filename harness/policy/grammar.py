@@ -172,6 +172,11 @@ class Constraint:
         if not self.matcher.consume_tokens([int(i) for i in ids]):
             raise GrammarError(f"token(s) {list(ids)} rejected by the grammar: {self.matcher.get_error()}")
 
+    def admits(self, ids: Sequence[int]) -> int:
+        """How many of `ids`, in order, the grammar would accept from here (nothing is consumed): a draft's valid
+        prefix."""
+        return int(self.matcher.validate_tokens([int(i) for i in ids]))
+
     def forced(self) -> list[int]:
         """Tokens every legal continuation starts with (jump-forward); [] when the model has a choice."""
         return list(self.matcher.compute_ff_tokens())

@@ -51,8 +51,7 @@ class VLM2VLAPolicy(Policy):
         self.loaded = loaded
         self.spec = loaded.spec
         g = self.spec.generation
-        self.generator = generator if generator is not None else FastGenerator(
-            loaded, reuse_cache=g.reuse_prefix_cache, jump_forward=g.jump_forward)
+        self.generator = generator if generator is not None else FastGenerator.from_spec(loaded)
         self.constrained = g.constrained_actions if constrained is None else constrained
         self.codec = loaded.action_codec()
         self.grammar: str | None = None

@@ -70,7 +70,7 @@ class SelfValidator(Validator):
         loaded = self._model() if callable(self._model) else self._model
         key = id(loaded)
         if key not in self._generators:  # its own cache: the policy's prefix stays warm
-            self._generators[key] = FastGenerator(loaded)
+            self._generators[key] = FastGenerator.from_spec(loaded)
         return self._generators[key]
 
     def decide(self, before: Observation, after: Observation, subtask: str, next_subtask: str | None) -> Decision:

@@ -41,11 +41,18 @@ class GenerationSpec:
     max_action_steps: int = 8  # the grammar's bound on steps per chunk
     jump_forward: bool = True  # append tokens the grammar forces without sampling them
     reuse_prefix_cache: bool = True  # keep the image+instruction prefix's KV cache across stages and retries
+    # logits only for the tokens the grammar allows (a row gather of the output embedding instead of the full-vocabulary
+    # product; on Gemma's 262k vocabulary that product is most of a one-token pass on small models)
+    restrict_logits: bool = True
+    # prompt-lookup speculation: up to this many tokens copied from the prompt or the text so far (where its last
+    # tokens occurred before) are verified in the same forward pass, accepted exactly as sampling would; 0 turns it off
+    draft_tokens: int = 8
 
     def __post_init__(self) -> None:
         for stage in ("subtasks", "plan", "action"):
             getattr(self, stage).validate(f"generation.{stage}")
         check_positive("generation.subtasks_ood_temperature", self.subtasks_ood_temperature, allow_zero=True)
+        check(0 <= self.draft_tokens <= 64, "generation.draft_tokens", self.draft_tokens, "an integer in [0, 64]")
         check(1 <= self.max_action_steps <= 64, "generation.max_action_steps", self.max_action_steps,
               "an integer in [1, 64]")
 

@@ -1,5 +1,6 @@
 """The optimized decode loop against plain `model.generate`: same text under greedy decoding, with the prefix
-cache reused; constrained output always parses; jump-forward and cache reuse save forward passes."""
+cache reused; constrained output always parses; jump-forward, cache reuse and drafts save forward passes; drafts
+are accepted exactly as sampling would; restricted logits equal the full projection's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import pytest
 
 from harness.actions import LeastLikelyCodec, VerbalizedCodec
 from harness.data import templates as T
-from harness.policy.decoding import FastGenerator, ForwardCounter, NaiveGenerator, sample_token
+from harness.policy.decoding import (
+    FastGenerator,
+    ForwardCounter,
+    NaiveGenerator,
+    lookup_draft,
+    nucleus,
+    sample_token,
+    verify_draft,
+)
 from harness.policy.grammar import least_likely_lark, verbalized_lark
 from harness.specs.model import StageSampling
 from tests.policy.conftest import INSTRUCTION, PLAN, SUBTASK, TARGET, image
@@ -41,14 +50,20 @@ def test_a_new_image_is_never_served_from_the_cache(tiny):
     assert got.text == naive.generate(PROMPTS[1], [image((200, 10, 10))], GREEDY, seed=0).text
 
 
-def test_counts_agree_with_the_decoder_hook(tiny):
-    fast = FastGenerator(tiny)
+@pytest.mark.parametrize("drafts", [0, 8])
+def test_counts_agree_with_the_decoder_hook(tiny, drafts):
+    fast = FastGenerator(tiny, draft_tokens=drafts)
     with ForwardCounter(tiny) as counter:
         a = fast.generate(PROMPTS[0], [image()], GREEDY, seed=0)
         b = fast.generate(PROMPTS[1], [image()], GREEDY, seed=0)
     assert counter.calls == a.forward_passes + b.forward_passes
-    fed_back = (a.generated_tokens - 1) + (b.generated_tokens - 1)  # the last token is never fed
-    assert counter.tokens == a.prefill_tokens + b.prefill_tokens + fed_back
+    assert counter.tokens == a.prefill_tokens + b.prefill_tokens + a.decode_tokens + b.decode_tokens
+    if drafts == 0:
+        assert a.draft_tokens == b.draft_tokens == 0
+        assert a.decode_tokens + b.decode_tokens == (a.generated_tokens - 1) + (b.generated_tokens - 1)  # last unfed
+    else:
+        assert a.draft_tokens + b.draft_tokens > 0  # the random model repeats itself; lookup finds drafts
+        assert a.accepted_tokens <= a.draft_tokens and b.accepted_tokens <= b.draft_tokens
 
 
 def test_sampling_is_seeded(tiny):
@@ -96,7 +111,7 @@ def test_a_short_budget_keeps_only_complete_steps(tiny):
 
 def test_constrained_equals_unconstrained_when_the_model_follows_the_grammar(trained_tiny):
     sampling = StageSampling(0.0, 1.0, 40)
-    fast = FastGenerator(trained_tiny)
+    fast = FastGenerator(trained_tiny, draft_tokens=0)  # jump-forward alone (drafts: the test below)
     free = fast.generate(PROMPTS[2], [image()], sampling, seed=0)
     fast.reset()
     constrained = fast.generate(PROMPTS[2], [image()], sampling, seed=0, grammar=verbalized_lark(0.1, 8))
@@ -105,3 +120,57 @@ def test_constrained_equals_unconstrained_when_the_model_follows_the_grammar(tra
     assert constrained.forward_passes < free.forward_passes  # forced tokens ride along; no pass for the stop token
     naive = NaiveGenerator(trained_tiny).generate(PROMPTS[2], [image()], sampling, seed=0)
     assert naive.text == TARGET and naive.forward_passes == free.forward_passes
+
+
+@pytest.mark.parametrize("grammar", [None, verbalized_lark(0.1, 8)])
+def test_drafts_change_nothing_under_greedy_but_the_pass_count(trained_tiny, grammar):
+    sampling = StageSampling(0.0, 1.0, 40)
+    plain = FastGenerator(trained_tiny, draft_tokens=0).generate(PROMPTS[2], [image()], sampling, 0, grammar)
+    drafted = FastGenerator(trained_tiny, draft_tokens=8).generate(PROMPTS[2], [image()], sampling, 0, grammar)
+    assert plain.text == drafted.text == TARGET
+    assert drafted.accepted_tokens > 0  # "move", " cm", ", move" occurred before: copied, verified, accepted
+    assert drafted.forward_passes < plain.forward_passes
+
+
+def test_restricted_logits_equal_the_full_projection(tiny):
+    import torch
+
+    fast = FastGenerator(tiny)
+    head = tiny.base_model().get_output_embeddings()
+    hidden = torch.randn(head.weight.shape[1])
+    allowed = torch.tensor([3, 17, 40, 41, 200])
+    with torch.inference_mode():
+        full = head(hidden)
+        torch.testing.assert_close(fast._scores(hidden, allowed), full.index_select(0, allowed))
+        torch.testing.assert_close(fast._scores(hidden, None), full)
+
+
+def test_lookup_draft_copies_what_followed_the_latest_match():
+    assert lookup_draft([5, 6, 7, 8, 1, 5, 6], k=3) == [7, 8, 1]  # "5 6" seen before: what came next
+    assert lookup_draft([5, 6, 9, 5, 6, 7, 2, 5, 6], k=2) == [7, 2]  # the most recent occurrence wins
+    assert lookup_draft([1, 2, 3, 9, 2, 3], k=8) == [9, 2, 3]  # the longest suffix ("2 3") decides; cut at the end
+    assert lookup_draft([1, 2, 3, 4], k=4) == []  # nothing repeats
+
+
+@pytest.mark.parametrize("proposed", [0, 2, 3, None])  # likely, unlikely, outside the nucleus, not allowed
+def test_verified_drafts_are_distributed_as_sampling(proposed):
+    """Speculative acceptance is exact: whatever the draft, the outcome has the nucleus distribution."""
+    import torch
+
+    scores = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    weights, where = nucleus(scores, 1.0, 0.9)
+    want = torch.zeros(4).index_add_(0, where, weights / weights.sum())
+    assert float(want[3]) == 0.0  # 0.95 of the mass is before it: outside the nucleus
+    gen = torch.Generator().manual_seed(0)
+    n = 6000
+    counts = torch.zeros(4)
+    accepted = 0
+    for _ in range(n):
+        ok, pick = verify_draft(scores, 1.0, 0.9, gen, proposed)
+        counts[pick] += 1
+        accepted += ok
+    assert torch.allclose(counts / n, want, atol=0.02), (counts / n, want)
+    if proposed is not None:
+        assert abs(accepted / n - float(want[proposed])) < 0.02
+    greedy_ok, greedy_pick = verify_draft(scores, 0.0, 1.0, None, proposed)
+    assert greedy_pick == 0 and greedy_ok == (proposed == 0)
