@@ -28,7 +28,8 @@ def policy_cmd(
 ):
     """Per cycle (sub-tasks, then the plan and action chunk of the first sub-task, on one observation), the naive
     baseline (three plain model.generate calls, no cache reuse, unconstrained) against the optimized decoding
-    (prefix KV-cache reuse, grammar-constrained sub-tasks, plans and actions, jump-forward), same inputs and seeds,
+    (prefix KV-cache reuse, grammar-constrained sub-tasks, plans and actions, jump-forward, restricted logits,
+    prompt-lookup drafts verified exactly; the spec's `generation` flags turn each off), same inputs and seeds,
     interleaved. Prints median / mean / IQR / max wall time, forward passes, prefill and generated tokens per cycle,
     malformed chunks, the ratios and whether the targets are met (forward passes <= 0.5x, median wall <= 0.6x,
     0 malformed in >= 100 cycles)."""

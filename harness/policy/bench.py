@@ -4,8 +4,9 @@ A cycle is the policy's three stages on one observation: sub-tasks (`start`), th
 chunk of the first sub-task (`act`). Variants:
 
 - baseline: three plain `model.generate` calls (`NaiveGenerator`), no cache reuse, unconstrained;
-- optimized: `FastGenerator` (prefix KV-cache reuse, jump-forward) with sub-tasks, plan and action each decoded
-  under its grammar (a bounded numbered list, the plan language, the action representation).
+- optimized: `FastGenerator.from_spec` (prefix KV-cache reuse, jump-forward, restricted logits, prompt-lookup
+  drafts) with sub-tasks, plan and action each decoded under its grammar (a bounded numbered list, the plan
+  language, the action representation).
 
 Both run the same `VLM2VLAPolicy` on the same observations (real D_lan images and instructions) with the same
 per-cycle seeds, interleaved cycle by cycle (the order alternates) so machine noise hits both alike. Decoder forward

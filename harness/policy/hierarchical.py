@@ -124,7 +124,8 @@ class VLM2VLAPolicy(Policy):
 
     @staticmethod
     def _totals(stages: list[StageResult]) -> dict[str, float]:
-        keys = ("forward_passes", "prefill_tokens", "reused_tokens", "generated_tokens", "forced_tokens")
+        keys = ("forward_passes", "prefill_tokens", "reused_tokens", "generated_tokens", "forced_tokens",
+                "draft_tokens", "accepted_tokens")
         return {k: float(sum(getattr(s, k) for s in stages)) for k in keys}
 
     # ---------------------------------------------------------------- the loop
