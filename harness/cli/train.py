@@ -27,16 +27,17 @@ def train_cmd(
     <out>/adapter with the model spec and recipe that produced it. A killed run resumes from its last checkpoint
     when the same command is run again."""
     from harness.models import ModelLoadError
+    from harness.records import TrainLogRow, read_rows
     from harness.specs import SpecError
     from harness.train.recipe import RunMismatchError, train
+    from harness.train.trend import loss_trend
 
     try:
         result = train(model, data, out, recipe=recipe, max_steps=max_steps, full=full, progress=progress)
     except (SpecError, ModelLoadError, RunMismatchError, FileNotFoundError) as e:
         fail(str(e), 2)
-    first = f"{result.first_loss:.4f}" if result.first_loss is not None else "n/a"
-    last = f"{result.last_loss:.4f}" if result.last_loss is not None else "n/a"
+    trend = loss_trend(read_rows(result.out / "log.csv", TrainLogRow)) if (result.out / "log.csv").exists() else None
     took = "earlier run" if result.already_done else f"{result.wall_s:.1f} s"
     typer.echo(f"{'already trained' if result.already_done else 'trained'}: {result.steps} steps on "
-               f"{result.examples} examples ({took}); loss {first} -> {last} (first -> last step); "
+               f"{result.examples} examples ({took}); {trend.describe() if trend else 'no loss logged'}; "
                f"adapter: {result.adapter_dir}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from pathlib import PurePosixPath
 
 from matplotlib.ticker import MaxNLocator
@@ -12,6 +11,7 @@ from harness.reports.entry import Context, Entry
 from harness.reports.figure import new_figure, palette, style
 from harness.reports.inputs import load
 from harness.reports.table import Column, Table
+from harness.train.trend import loss_trend
 
 PRODUCE = "train a model (`make train MODEL=<model>`); its loss log is read from results/train/<run>.csv"
 
@@ -37,17 +37,12 @@ def training_table(runs: dict[str, list[TrainLogRow]]) -> Table:
 
 
 def readings(runs: dict[str, list[TrainLogRow]]) -> list[str]:
-    """Mean loss over the first and the last tenth of the logged steps: one step's loss is one batch's, and batches
-    differ (a yes/no answer vs a long action chunk), so single steps say little about the trend."""
+    """Mean loss over the first and the last tenth of the logged steps (`harness.train.trend`)."""
     lines = []
     for run, rows in sorted(runs.items()):
-        k = max(1, len(rows) // 10)
-        first = statistics.fmean(r.loss for r in rows[:k])
-        last = statistics.fmean(r.loss for r in rows[-k:])
-        change = f" ({(last - first) / first * 100:+.0f}%)" if first else ""
-        span = f"step {rows[0].step}" if k == 1 else f"steps {rows[0].step}–{rows[k - 1].step}"
-        end = f"step {rows[-1].step}" if k == 1 else f"steps {rows[-k].step}–{rows[-1].step}"
-        lines.append(f"{run}: mean loss {first:.3f} over {span} → {last:.3f} over {end}{change}")
+        trend = loss_trend(rows)
+        if trend is not None:
+            lines.append(f"{run}: {trend.describe()}")
     return lines
 
 
