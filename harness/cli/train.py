@@ -28,9 +28,9 @@ def train_cmd(
     when the same command is run again."""
     from harness.models import ModelLoadError
     from harness.records import TrainLogRow, read_rows
+    from harness.records.trend import loss_trend
     from harness.specs import SpecError
     from harness.train.recipe import RunMismatchError, train
-    from harness.train.trend import loss_trend
 
     try:
         result = train(model, data, out, recipe=recipe, max_steps=max_steps, full=full, progress=progress)

@@ -7,11 +7,11 @@ from pathlib import PurePosixPath
 from matplotlib.ticker import MaxNLocator
 
 from harness.records import TrainLogRow
+from harness.records.trend import loss_trend
 from harness.reports.entry import Context, Entry
 from harness.reports.figure import new_figure, palette, style
 from harness.reports.inputs import load
 from harness.reports.table import Column, Table
-from harness.train.trend import loss_trend
 
 PRODUCE = "train a model (`make train MODEL=<model>`); its loss log is read from results/train/<run>.csv"
 
@@ -37,7 +37,7 @@ def training_table(runs: dict[str, list[TrainLogRow]]) -> Table:
 
 
 def readings(runs: dict[str, list[TrainLogRow]]) -> list[str]:
-    """Mean loss over the first and the last tenth of the logged steps (`harness.train.trend`)."""
+    """Mean loss over the first and the last tenth of the logged steps (`harness.records.trend`)."""
     lines = []
     for run, rows in sorted(runs.items()):
         trend = loss_trend(rows)
