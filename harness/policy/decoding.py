@@ -164,14 +164,6 @@ def draw(scores: torch.Tensor, temperature: float, top_p: float, generator: torc
     return int(where[torch.multinomial(weights, 1, generator=generator)])
 
 
-def sample_token(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
-                 allowed: torch.Tensor | None = None) -> int:
-    """A token id from full-vocabulary `logits`, restricted to the `allowed` ids when given."""
-    scores = logits if allowed is None else logits.index_select(0, allowed)
-    best = draw(scores, temperature, top_p, generator)
-    return int(allowed[best]) if allowed is not None else best
-
-
 def verify_draft(scores: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
                  proposed: int | None) -> tuple[bool, int]:
     """Speculative sampling against a deterministic draft: (accepted, position). The draft's position is accepted
@@ -424,8 +416,7 @@ class FastGenerator:
                     if len(out) >= budget:
                         truncated = True
                         break
-                    draft = (self._draft(prompt_ids + out, constraint, budget - len(out) - 1, len(feed), stop)
-                             if self.draft_tokens else [])
+                    draft = self._draft(prompt_ids + out, constraint, budget - len(out) - 1, len(feed), stop)
                     hidden = self._forward(feed + draft, keep=len(draft) + 1)
                     passes += 1
                     decoded += len(feed) + len(draft)

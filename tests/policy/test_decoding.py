@@ -12,9 +12,9 @@ from harness.policy.decoding import (
     FastGenerator,
     ForwardCounter,
     NaiveGenerator,
+    draw,
     lookup_draft,
     nucleus,
-    sample_token,
     verify_draft,
 )
 from harness.policy.grammar import least_likely_lark, verbalized_lark
@@ -80,11 +80,11 @@ def test_top_p_keeps_the_nucleus_only():
 
     logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
     gen = torch.Generator().manual_seed(0)
-    seen = {sample_token(logits, 1.0, 0.7, gen) for _ in range(300)}
+    seen = {draw(logits, 1.0, 0.7, gen) for _ in range(300)}
     assert seen == {0, 1}  # 0.5 < 0.7 keeps the second token; 0.8 >= 0.7 drops the rest (as transformers does)
-    allowed = torch.tensor([2, 3])
-    assert {sample_token(logits, 1.0, 1.0, gen, allowed) for _ in range(100)} == {2, 3}
-    assert sample_token(logits, 0.0, 1.0, None, allowed) == 2
+    allowed = torch.tensor([2, 3])  # scores of the allowed ids only: positions index into them
+    assert {int(allowed[draw(logits[allowed], 1.0, 1.0, gen)]) for _ in range(100)} == {2, 3}
+    assert int(allowed[draw(logits[allowed], 0.0, 1.0, None)]) == 2
 
 
 def test_constrained_output_always_parses_on_a_random_model(tiny):
