@@ -115,14 +115,18 @@ class LoadedModel:
         return self.generate(prompt_content(prompt, images), **options)
 
     def generate(self, content: Content, *, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0,
-                 seed: int | None = None) -> str:
+                 top_k: int = 0, seed: int | None = None) -> str:
         """One user turn (images and text interleaved in order) -> the new text only; greedy when temperature == 0."""
         return self.generate_batch([content], max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                   seed=seed)[0]
+                                   top_k=top_k, seed=seed)[0]
 
     def generate_batch(self, contents: Sequence[Content], *, max_new_tokens: int = 64, temperature: float = 0.0,
-                       top_p: float = 1.0, seed: int | None = None) -> list[str]:
-        """`generate` for several turns at once (left padding); under greedy decoding each output equals `generate`."""
+                       top_p: float = 1.0, top_k: int = 0, seed: int | None = None) -> list[str]:
+        """`generate` for several turns at once (left padding); under greedy decoding each output equals `generate`.
+
+        Sampling is exactly temperature, `top_k` (0 = off) and `top_p`, passed explicitly: transformers fills any
+        option left None from the checkpoint's generation config (gemma-3-12b-it: top_k 64) or its global default
+        (top_k 50), so the naive baseline would sample a different distribution than the spec says."""
         import torch
 
         if not contents:
@@ -141,8 +145,8 @@ class LoadedModel:
         options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": sample,
                                    "eos_token_id": self.stop_ids, "pad_token_id": int(self.tokenizer.pad_token_id)}
         if sample:
-            options.update(temperature=temperature, top_p=top_p)
-        else:  # silence the checkpoint's own sampling defaults
+            options.update(temperature=temperature, top_p=top_p, top_k=int(top_k))
+        else:  # greedy runs no warper; None keeps transformers from flagging the checkpoint's sampling options
             options.update(temperature=None, top_p=None, top_k=None)
         was_training = self.model.training
         self.model.eval()

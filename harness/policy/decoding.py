@@ -18,8 +18,9 @@ Two implementations behind one call, `generate(prompt, images, sampling, seed, g
     names, repeated action phrases), the tokens that followed them are fed as a draft in the same pass and each is
     accepted with the probability sampling would give it, otherwise replaced by a draw from the rest; the output
     is distributed exactly as without drafts (identical under greedy decoding), only fewer passes produce it;
-  * samples with temperature and top-p exactly as `transformers`' warpers do (top-p over the allowed tokens), from
-    a generator seeded per call, so the same seed gives the same text.
+  * samples with temperature, top-k and top-p exactly as `transformers`' warpers do (in that order, over the
+    allowed tokens), every random draw through one `Draws` seeded per call on the model's device, so the same seed
+    gives the same text.
 
 `ForwardCounter` counts decoder forward passes and the tokens they process with a hook on the language model, the
 same way for both generators (the benchmark's measure).
@@ -58,11 +59,17 @@ class StageResult:
     draft_tokens: int = 0  # tokens proposed by prompt lookup and verified
     accepted_tokens: int = 0  # of which accepted (part of generated_tokens)
     decode_tokens: int = 0  # tokens run through the decoder after the prompt (fed back, forced or drafted)
+    step_bound: bool = False  # an action chunk reached the grammar's step bound (`generation.max_action_steps`)
+
+    @property
+    def cut(self) -> bool:
+        """A bound, not the model, ended the text (what followed it is lost)."""
+        return self.truncated or self.step_bound
 
     def stats(self, prefix: str) -> dict[str, float]:
         keys = ("wall_s", "forward_passes", "prefill_tokens", "reused_tokens", "generated_tokens", "forced_tokens",
                 "draft_tokens", "accepted_tokens")
-        return {f"{prefix}_{k}": float(getattr(self, k)) for k in keys}
+        return {**{f"{prefix}_{k}": float(getattr(self, k)) for k in keys}, f"{prefix}_truncated": float(self.cut)}
 
 
 class StageGenerator(Protocol):
@@ -125,7 +132,8 @@ class NaiveGenerator:
         t0 = time.perf_counter()
         with self.counter as c:
             text = self.loaded.generate_prompt(prompt, images, max_new_tokens=sampling.max_new_tokens,
-                                               temperature=sampling.temperature, top_p=sampling.top_p, seed=seed)
+                                               temperature=sampling.temperature, top_p=sampling.top_p,
+                                               top_k=sampling.top_k, seed=seed)
         wall = time.perf_counter() - t0
         # generate: one prefill pass over the prompt, then one pass per further token; every pass yields one token
         prefill = c.tokens - (c.calls - 1)
@@ -137,55 +145,101 @@ class NaiveGenerator:
 TOP_K_FIRST = 256  # top-p is resolved inside the top 256 tokens when they hold enough mass (exact either way)
 
 
-def nucleus(scores: torch.Tensor, temperature: float, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sampling distribution as transformers' warpers make it: (weights, positions in `scores`), temperature
-    then top-p (HF keeps a token when the probability mass strictly before it, in descending order, is below
-    top_p). Weights are unnormalised inside the nucleus. `temperature > 0`."""
+class Draws:
+    """Every random draw of the decoder, on its generator's device.
+
+    PyTorch refuses a generator whose device differs from the tensor it fills (a CUDA generator cannot draw a CPU
+    `torch.rand`), and a draw made without naming a device lands on the CPU. Keeping the generator, its device and
+    the only calls to torch's random functions here means no other line of the policy can make that mistake (a test
+    checks that no other policy module calls them)."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+        self.device = generator.device
+
+    @classmethod
+    def seeded(cls, seed: int, device: str | torch.device = "cpu") -> Draws:
+        """A fresh generator on `device` (the model's: the scores sampled from live there) seeded with `seed`."""
+        import torch
+
+        return cls(torch.Generator(device=device).manual_seed(int(seed)))
+
+    def uniform(self) -> float:
+        """One number uniform in [0, 1), drawn on the generator's device."""
+        import torch
+
+        return float(torch.rand((), generator=self.generator, device=self.device))
+
+    def categorical(self, weights: torch.Tensor) -> int:
+        """An index drawn with probability proportional to `weights` (unnormalised, on the generator's device: the
+        model's scores are)."""
+        import torch
+
+        return int(torch.multinomial(weights, 1, generator=self.generator))
+
+
+def nucleus(scores: torch.Tensor, temperature: float, top_p: float,
+            top_k: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sampling distribution as transformers' warpers make it: (weights, positions in `scores`), in their order:
+    temperature, then top-k (the `top_k` most likely tokens; 0 = off), then top-p over what is left (HF keeps a token
+    when the probability mass strictly before it, in descending order, is below top_p). Weights are unnormalised
+    inside the nucleus. `temperature > 0`. A tie at the k-th score keeps the first position only (HF keeps every
+    tied token; with real-valued logits ties are rare)."""
     import torch
 
     probs = torch.softmax(scores.float() / temperature, dim=-1)
-    if top_p >= 1.0:
-        return probs, torch.arange(probs.numel(), device=probs.device)
-    k = min(TOP_K_FIRST, probs.numel())
-    top, order = torch.topk(probs, k)
-    if k < probs.numel() and float(top.sum()) < top_p:
-        top, order = torch.sort(probs, descending=True)
+    if 0 < top_k < probs.numel():
+        top, order = torch.topk(probs, top_k)
+        if top_p >= 1.0:
+            return top, order
+        top = top / top.sum()  # top-p reads the distribution the top-k warper left (renormalised)
+    else:
+        if top_p >= 1.0:
+            return probs, torch.arange(probs.numel(), device=probs.device)
+        k = min(TOP_K_FIRST, probs.numel())
+        top, order = torch.topk(probs, k)
+        if k < probs.numel() and float(top.sum()) < top_p:
+            top, order = torch.sort(probs, descending=True)
     keep = (torch.cumsum(top, 0) - top) < top_p
     return top[keep], order[keep]
 
 
-def draw(scores: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None) -> int:
-    """A position of `scores`: greedy when temperature == 0, else sampled from `nucleus`."""
+def draw(scores: torch.Tensor, sampling: StageSampling, draws: Draws | None) -> int:
+    """A position of `scores`: greedy when the temperature is 0, else sampled from `nucleus`."""
     import torch
 
-    if temperature <= 0:
+    if sampling.temperature <= 0:
         return int(torch.argmax(scores))
-    weights, where = nucleus(scores, temperature, top_p)
-    return int(where[torch.multinomial(weights, 1, generator=generator)])
+    if draws is None:
+        raise ValueError("sampling (temperature > 0) needs a Draws")
+    weights, where = nucleus(scores, sampling.temperature, sampling.top_p, sampling.top_k)
+    return int(where[draws.categorical(weights)])
 
 
-def verify_draft(scores: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
+def verify_draft(scores: torch.Tensor, sampling: StageSampling, draws: Draws | None,
                  proposed: int | None) -> tuple[bool, int]:
     """Speculative sampling against a deterministic draft: (accepted, position). The draft's position is accepted
     with the probability `draw` would give it, else a position is drawn from the rest of the distribution, so the
     result is distributed exactly as `draw`'s (greedy: accepted iff it is the argmax). `proposed` None: not allowed."""
     import torch
 
-    if temperature <= 0:
+    if sampling.temperature <= 0:
         best = int(torch.argmax(scores))
         return best == proposed, best
-    weights, where = nucleus(scores, temperature, top_p)
+    if draws is None:
+        raise ValueError("sampling (temperature > 0) needs a Draws")
+    weights, where = nucleus(scores, sampling.temperature, sampling.top_p, sampling.top_k)
     hit = (where == proposed).nonzero() if proposed is not None else where[:0]
     if hit.numel():
         total = float(weights.sum())
         p = float(weights[hit[0, 0]]) / total
-        if float(torch.rand((), generator=generator)) < p:
+        if draws.uniform() < p:
             return True, int(proposed)
         weights = weights.clone()
         weights[hit[0, 0]] = 0.0
         if float(weights.sum()) <= 0.0:  # rounding: the draft held all the mass
             return True, int(proposed)
-    return False, int(where[torch.multinomial(weights, 1, generator=generator)])
+    return False, int(where[draws.categorical(weights)])
 
 
 def lookup_draft(context: Sequence[int], k: int, max_ngram: int = 3) -> list[int]:
@@ -281,12 +335,13 @@ class FastGenerator:
         import torch
 
         inputs = {"input_ids": torch.tensor([ids], device=self.loaded.device), **(extra or {})}
-        out = self._body(**inputs, past_key_values=self._cache, use_cache=True, return_dict=True)
-        if out.past_key_values is not self._cache:  # a new cache: let its sliding layers roll back drafts
-            self._recording = self.draft_tokens > 0 and hasattr(out.past_key_values, "activate_past_recording")
+        # `cache=` / `.cache`: the names transformers 5.24+ use (`past_key_values` is deprecated, removed in 5.40)
+        out = self._body(**inputs, cache=self._cache, use_cache=True, return_dict=True)
+        if out.cache is not self._cache:  # a new cache: let its sliding layers roll back drafts
+            self._recording = self.draft_tokens > 0 and hasattr(out.cache, "activate_past_recording")
             if self._recording:
-                out.past_key_values.activate_past_recording()
-        self._cache = out.past_key_values
+                out.cache.activate_past_recording()
+        self._cache = out.cache
         self._cache_ids.extend(ids)
         return out.last_hidden_state[0, -keep:]
 
@@ -350,9 +405,7 @@ class FastGenerator:
         t0 = time.perf_counter()
         loaded = self.loaded
         stop = set(loaded.stop_ids)
-        device = loaded.device
-        temperature, top_p = sampling.temperature, sampling.top_p
-        gen = torch.Generator(device=device).manual_seed(int(seed)) if temperature > 0 else None
+        draws = Draws.seeded(seed, loaded.device) if sampling.temperature > 0 else None
         constraint = (Constraint(loaded.tokenizer, loaded.stop_ids, grammar, self.vocab_size)
                       if grammar is not None else None)
         was_training = loaded.model.training
@@ -376,7 +429,7 @@ class FastGenerator:
                         allowed = constraint.allowed_tensor(hidden.device) if constraint is not None else None
                         scores = self._scores(hidden[i], allowed)
                         if i < len(draft):
-                            ok, pick = verify_draft(scores, temperature, top_p, gen, _position(draft[i], allowed))
+                            ok, pick = verify_draft(scores, sampling, draws, _position(draft[i], allowed))
                             if ok:
                                 taken += 1
                                 out.append(draft[i])
@@ -388,7 +441,7 @@ class FastGenerator:
                                     break
                                 continue
                         else:
-                            pick = draw(scores, temperature, top_p, gen)
+                            pick = draw(scores, sampling, draws)
                         token = int(allowed[pick]) if allowed is not None else pick
                         break
                     drafted, accepted = drafted + len(draft), accepted + taken

@@ -13,15 +13,22 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 @dataclass
 class StageSampling:
+    """How one stage samples: temperature (0 = greedy), then top-k, then top-p, as transformers' warpers apply them.
+    Every decoder samples exactly this: a checkpoint's own generation config (gemma-3-12b-it sets top_k 64) is never
+    consulted."""
+
     temperature: float = 0.5
     top_p: float = 0.95
     max_new_tokens: int = 64
+    top_k: int = 0  # keep only the k most likely tokens before top-p; 0 = off (the paper gives top-p only)
 
     def validate(self, prefix: str) -> None:
         """Called by the owner with this block's key path (the same block type appears per stage)."""
         check_positive(f"{prefix}.temperature", self.temperature, allow_zero=True)
         check(0.0 < self.top_p <= 1.0, f"{prefix}.top_p", self.top_p, "a number in (0, 1]")
         check(self.max_new_tokens > 0, f"{prefix}.max_new_tokens", self.max_new_tokens, "an integer > 0")
+        check(isinstance(self.top_k, int) and self.top_k >= 0, f"{prefix}.top_k", self.top_k,
+              "an integer >= 0 (0 turns top-k off)")
 
 
 @dataclass

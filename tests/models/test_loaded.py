@@ -106,3 +106,17 @@ def test_rendering_agrees_with_the_shared_message_template(tiny):
         assert tiny.render([*images, prompt.text])[0] == via_templates
     assert tiny.generate_prompt(PROMPT, [_image()], max_new_tokens=5) == tiny.generate([_image(), PROMPT.text],
                                                                                       max_new_tokens=5)
+
+
+def test_sampling_follows_the_arguments_not_the_checkpoints_generation_config(tiny, monkeypatch):
+    """transformers fills options left None from the checkpoint (gemma-3-12b-it: top_k 64) or its global default
+    (top_k 50): the distribution must be the one asked for, top_k 0 meaning off."""
+    monkeypatch.setattr(tiny.model.generation_config, "top_k", 2)
+    content = [_image(), "what is this?"]
+
+    def firsts(**options) -> set[str]:
+        return {tiny.generate(content, max_new_tokens=1, temperature=2.0, top_p=1.0, seed=s, **options)
+                for s in range(30)}
+
+    assert len(firsts(top_k=0)) > 2  # off, although the checkpoint says 2
+    assert len(firsts(top_k=2)) <= 2

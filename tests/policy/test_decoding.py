@@ -9,6 +9,7 @@ import pytest
 from harness.actions import LeastLikelyCodec, VerbalizedCodec
 from harness.data import templates as T
 from harness.policy.decoding import (
+    Draws,
     FastGenerator,
     ForwardCounter,
     NaiveGenerator,
@@ -79,12 +80,12 @@ def test_top_p_keeps_the_nucleus_only():
     import torch
 
     logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
-    gen = torch.Generator().manual_seed(0)
-    seen = {draw(logits, 1.0, 0.7, gen) for _ in range(300)}
+    draws = Draws.seeded(0)
+    seen = {draw(logits, StageSampling(1.0, 0.7), draws) for _ in range(300)}
     assert seen == {0, 1}  # 0.5 < 0.7 keeps the second token; 0.8 >= 0.7 drops the rest (as transformers does)
     allowed = torch.tensor([2, 3])  # scores of the allowed ids only: positions index into them
-    assert {int(allowed[draw(logits[allowed], 1.0, 1.0, gen)]) for _ in range(100)} == {2, 3}
-    assert int(allowed[draw(logits[allowed], 0.0, 1.0, None)]) == 2
+    assert {int(allowed[draw(logits[allowed], StageSampling(1.0, 1.0), draws)]) for _ in range(100)} == {2, 3}
+    assert int(allowed[draw(logits[allowed], GREEDY, None)]) == 2
 
 
 def test_constrained_output_always_parses_on_a_random_model(tiny):
@@ -161,16 +162,131 @@ def test_verified_drafts_are_distributed_as_sampling(proposed):
     weights, where = nucleus(scores, 1.0, 0.9)
     want = torch.zeros(4).index_add_(0, where, weights / weights.sum())
     assert float(want[3]) == 0.0  # 0.95 of the mass is before it: outside the nucleus
-    gen = torch.Generator().manual_seed(0)
+    draws, sampling = Draws.seeded(0), StageSampling(1.0, 0.9)
     n = 6000
     counts = torch.zeros(4)
     accepted = 0
     for _ in range(n):
-        ok, pick = verify_draft(scores, 1.0, 0.9, gen, proposed)
+        ok, pick = verify_draft(scores, sampling, draws, proposed)
         counts[pick] += 1
         accepted += ok
     assert torch.allclose(counts / n, want, atol=0.02), (counts / n, want)
     if proposed is not None:
         assert abs(accepted / n - float(want[proposed])) < 0.02
-    greedy_ok, greedy_pick = verify_draft(scores, 0.0, 1.0, None, proposed)
+    greedy_ok, greedy_pick = verify_draft(scores, GREEDY, None, proposed)
     assert greedy_pick == 0 and greedy_ok == (proposed == 0)
+
+
+# ---------------------------------------------------------------------------------------------------- draws
+class _AcceleratorGenerator:
+    """A generator that reports an accelerator device (as `torch.Generator(device="cuda")` does), drawing from a CPU
+    generator underneath so the test runs without one."""
+
+    def __init__(self, seed: int):
+        import torch
+
+        self.device = torch.device("cuda", 0)
+        self.cpu = torch.Generator().manual_seed(seed)
+
+
+def _emulate_the_device_rule(monkeypatch):
+    """torch.rand / torch.multinomial with PyTorch's rule: the generator's device must be the device of the tensor
+    drawn. A tensor made without `device=` is on the CPU; the decoder's weights come from the model, so here they are
+    on the (emulated) accelerator."""
+    import torch
+
+    rand, multinomial = torch.rand, torch.multinomial
+
+    def strict_rand(*size, generator=None, device=None, **kw):
+        where = torch.device(device if device is not None else "cpu")
+        if generator is not None and where != generator.device:
+            raise RuntimeError(f"Expected a '{where.type}' device type for generator but found "
+                               f"'{generator.device.type}'")
+        return rand(*size, generator=getattr(generator, "cpu", generator), **kw)
+
+    def strict_multinomial(weights, n, *args, generator=None, **kw):
+        return multinomial(weights, n, *args, generator=getattr(generator, "cpu", generator), **kw)
+
+    monkeypatch.setattr(torch, "rand", strict_rand)
+    monkeypatch.setattr(torch, "multinomial", strict_multinomial)
+
+
+@pytest.mark.parametrize("proposed", [0, 2, None])  # accepted or rejected (a uniform, then a draw), no draft
+def test_every_draw_is_made_on_the_generators_device(monkeypatch, proposed):
+    """A sampled stage with drafts on CUDA: the acceptance test's uniform must be drawn on the generator's device
+    (a CPU `torch.rand` with a CUDA generator raises in PyTorch)."""
+    import torch
+
+    _emulate_the_device_rule(monkeypatch)
+    scores = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    draws = Draws(_AcceleratorGenerator(0))
+    hot = StageSampling(1.0, 0.9)
+    picks = {verify_draft(scores, hot, draws, proposed)[1] for _ in range(200)} | {draw(scores, hot, draws)}
+    assert picks <= {0, 1, 2}
+
+
+def test_same_seed_same_draws_as_a_plain_generator():
+    """`Draws` draws exactly what the generator it wraps would (same-seed outputs did not change with it)."""
+    import torch
+
+    g = torch.Generator().manual_seed(5)
+    want = [float(torch.rand((), generator=g)) for _ in range(3)] + [int(torch.multinomial(torch.ones(7), 1,
+                                                                                            generator=g))]
+    d = Draws.seeded(5)
+    assert [d.uniform() for _ in range(3)] + [d.categorical(torch.ones(7))] == want
+
+
+def test_no_policy_module_draws_randomness_outside_draws():
+    """Structural: torch's random functions are called only inside `Draws`, so the device rule lives in one place."""
+    import ast
+    from pathlib import Path
+
+    import harness.policy
+
+    random_fns = {"rand", "rand_like", "randn", "randn_like", "randint", "randint_like", "randperm", "multinomial",
+                  "bernoulli", "normal", "poisson", "exponential_", "uniform_", "Generator"}
+    offenders = []
+    for path in sorted(Path(harness.policy.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        allowed = {id(n) for c in ast.walk(tree) if isinstance(c, ast.ClassDef) and c.name == "Draws"
+                   for n in ast.walk(c)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and id(node) not in allowed:
+                fn = node.func
+                name = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else ""
+                if name in random_fns:
+                    offenders.append(f"{path.name}:{node.lineno} {name}")
+    assert not offenders, f"random draws outside decoding.Draws: {offenders}"
+
+
+# ---------------------------------------------------------------------------------------------------- top-k
+@pytest.mark.parametrize(("top_k", "top_p"), [(3, 1.0), (3, 0.6), (40, 0.9), (0, 0.9), (0, 1.0)])
+def test_nucleus_equals_transformers_warpers(top_k, top_p):
+    """Temperature, then top-k, then top-p, as `generate` applies its warpers: same tokens kept, same probabilities."""
+    import torch
+    from transformers.generation.logits_process import (
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    torch.manual_seed(0)
+    scores = torch.randn(500) * 3
+    warped = TemperatureLogitsWarper(0.7)(None, scores[None].clone())
+    if top_k:
+        warped = TopKLogitsWarper(top_k)(None, warped)
+    if top_p < 1.0:
+        warped = TopPLogitsWarper(top_p)(None, warped)
+    want = torch.softmax(warped[0], -1)
+    weights, where = nucleus(scores, 0.7, top_p, top_k)
+    got = torch.zeros(500).index_add_(0, where, weights / weights.sum())
+    assert set(where.tolist()) == set(torch.nonzero(want).flatten().tolist())
+    torch.testing.assert_close(got, want)
+
+
+def test_top_k_bounds_what_the_fast_decoder_samples(tiny):
+    fast = FastGenerator(tiny, draft_tokens=0)
+    firsts = {fast.generate(PROMPTS[1], [image()], StageSampling(2.0, 1.0, 1, top_k=2), seed).ids[0]
+              for seed in range(30)}
+    wide = {fast.generate(PROMPTS[1], [image()], StageSampling(2.0, 1.0, 1), seed).ids[0] for seed in range(30)}
+    assert len(firsts) == 2 and len(wide) > 2
