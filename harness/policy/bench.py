@@ -11,7 +11,8 @@ chunk of the first sub-task (`act`). Variants:
 Both run the same `VLM2VLAPolicy` on the same observations (real D_lan images and instructions) with the same
 per-cycle seeds, interleaved cycle by cycle (the order alternates) so machine noise hits both alike. Decoder forward
 passes are counted by the same hook on the language model for both. One untimed warm-up cycle per variant comes
-first, and the grammar engine's one-off tokenizer setup is timed apart. Rows (`PolicyBenchRow`, one per cycle per
+first, and the grammar engine's one-off tokenizer setup is timed apart. The summary counts, per variant, the action
+chunks a bound ended (token budget or `generation.max_action_steps`): the steps after them were never written. Rows (`PolicyBenchRow`, one per cycle per
 variant) are rewritten atomically after every cycle, so an interrupted run keeps what it measured.
 """
 
@@ -80,14 +81,15 @@ class VariantSummary:
     prefill_tokens: float
     generated_tokens: float
     malformed: int
+    truncated: int = 0  # action chunks a bound ended (token budget or generation.max_action_steps)
 
     @classmethod
-    def of(cls, variant: str, rows: Sequence[PolicyBenchRow]) -> VariantSummary:
+    def of(cls, variant: str, rows: Sequence[PolicyBenchRow], truncated: int = 0) -> VariantSummary:
         wall = np.array([r.wall_s for r in rows])
         return cls(variant, len(rows), float(np.median(wall)), float(wall.mean()),
                    float(np.percentile(wall, 25)), float(np.percentile(wall, 75)), float(wall.max()),
                    statistics.fmean(r.forward_passes for r in rows), statistics.fmean(r.prefill_tokens for r in rows),
-                   statistics.fmean(r.generated_tokens for r in rows), sum(r.malformed for r in rows))
+                   statistics.fmean(r.generated_tokens for r in rows), sum(r.malformed for r in rows), truncated)
 
 
 @dataclass
@@ -113,17 +115,21 @@ class BenchResult:
 
     def report(self) -> str:
         lines = [f"{'variant':<10}{'cycles':>7}{'median s':>10}{'mean s':>9}{'IQR s':>16}{'max s':>8}"
-                 f"{'fwd/cycle':>11}{'prefill':>9}{'gen tok':>9}{'malformed':>11}"]
+                 f"{'fwd/cycle':>11}{'prefill':>9}{'gen tok':>9}{'malformed':>11}{'truncated':>11}"]
         for s in self.summaries.values():
             lines.append(f"{s.variant:<10}{s.cycles:>7}{s.median_s:>10.3f}{s.mean_s:>9.3f}"
                          f"{f'{s.q25_s:.3f}-{s.q75_s:.3f}':>16}{s.max_s:>8.3f}{s.forward_passes:>11.1f}"
-                         f"{s.prefill_tokens:>9.1f}{s.generated_tokens:>9.1f}{f'{s.malformed}/{s.cycles}':>11}")
+                         f"{s.prefill_tokens:>9.1f}{s.generated_tokens:>9.1f}{f'{s.malformed}/{s.cycles}':>11}"
+                         f"{f'{s.truncated}/{s.cycles}':>11}")
         if len(self.summaries) == 2:
             lines.append(f"optimized / baseline: median wall x{self.ratio('median_s'):.2f}, mean wall "
                          f"x{self.ratio('mean_s'):.2f}, forward passes x{self.ratio('forward_passes'):.2f}, "
                          f"prefill tokens x{self.ratio('prefill_tokens'):.2f}")
             for name, ok in self.targets().items():
                 lines.append(f"  target {name}: {'met' if ok else 'NOT met'}")
+        if any(s.truncated for s in self.summaries.values()):
+            lines.append("truncated: action chunks a bound ended (raise generation.action.max_new_tokens or "
+                         "generation.max_action_steps in the model spec)")
         lines.append(f"grammar engine setup (once per process, not in the cycles): {self.grammar_setup_s:.2f} s")
         return "\n".join(lines)
 
@@ -163,6 +169,7 @@ def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: 
     for p in policies.values():  # the measured cycles use the same seeds in both variants
         p.reset_trials()
     rows: list[PolicyBenchRow] = []
+    truncated = dict.fromkeys(VARIANTS, 0)
     name = loaded.spec.name
     for c in range(cycles):
         item = inputs[c % len(inputs)]
@@ -173,10 +180,11 @@ def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: 
                                        int(stats.get("subtasks_prefill_tokens", 0) + stats["prefill_tokens"]),
                                        int(stats.get("subtasks_generated_tokens", 0) + stats["generated_tokens"]),
                                        malformed))
+            truncated[v] += int(stats.get("action_truncated", 0.0) > 0)
         rows.sort(key=lambda r: (VARIANTS.index(r.variant), r.cycle))
         if csv_path is not None:
             write_rows(csv_path, rows, PolicyBenchRow)
         if progress is not None:
             progress(c + 1)
-    summaries = {v: VariantSummary.of(v, [r for r in rows if r.variant == v]) for v in VARIANTS}
+    summaries = {v: VariantSummary.of(v, [r for r in rows if r.variant == v], truncated[v]) for v in VARIANTS}
     return BenchResult(rows, summaries, grammar_setup, csv_path)

@@ -45,8 +45,9 @@ def verbalized_lark(resolution_cm: float = 0.1, max_steps: int = 8) -> str:
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     sep = '", "'
+    more = f' ("; " step){{0,{max_steps - 1}}}' if max_steps > 1 else ""  # llguidance rejects a {0,0} repeat
     return "\n".join([
-        f'start: step ("; " step){{0,{max_steps - 1}}}',
+        f"start: step{more}",
         f'step: "stay" | x ({sep} y)? ({sep} z)? ({sep} g)? | y ({sep} z)? ({sep} g)? | z ({sep} g)? | g',
         'x: "move " ("forward" | "backward") " " num " cm"',
         'y: "move " ("left" | "right") " " num " cm"',

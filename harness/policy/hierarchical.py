@@ -11,7 +11,9 @@ under the representation's grammar unless `generation.constrained_actions` is fa
 language unless `generation.constrained_plans` is false, the sub-tasks as a bounded numbered list unless
 `generation.constrained_subtasks` is false); unconstrained text that does not parse gives `chunk=None`
 and the parse error (nothing moves). Every stage's text and its cost (wall time,
-forward passes, prefill and generated tokens) go into the `CycleOutput` the trial runner logs.
+forward passes, prefill and generated tokens) go into the `CycleOutput` the trial runner logs. A chunk that a bound
+ended (the action token budget ran out, or the grammar's `generation.max_action_steps` was reached) is logged as a
+warning naming the key and counted in the stats (`action_truncated` 1.0), so trials record it in cycles.jsonl.
 """
 
 from __future__ import annotations
@@ -113,6 +115,10 @@ class VLM2VLAPolicy(Policy):
             chunk, error = self.codec.decode(action_res.text), None
         except ActionParseError as e:
             chunk, error = None, str(e)
+        if self.grammar is not None and chunk is not None and len(chunk) >= g.max_action_steps:
+            action_res = replace(action_res, step_bound=True)  # the grammar allowed no further step
+        if action_res.cut:
+            self._warn_cut(action_res, len(chunk) if chunk is not None else 0)
         stages = [plan_res, action_res]
         texts = {**self._carry_texts, "plan": plan_res.text, "action": action_res.text}
         stats = {**self._carry_stats, **plan_res.stats("plan"), **action_res.stats("action"),
@@ -121,6 +127,16 @@ class VLM2VLAPolicy(Policy):
         self._carry_texts, self._carry_stats = {}, {}
         self._cycle += 1
         return CycleOutput(subtask, plan, action_res.text, chunk, error, texts, stats)
+
+    def _warn_cut(self, res: StageResult, steps: int) -> None:
+        """Say that a bound ended the chunk, and which key raises it (the steps after it are never executed)."""
+        g = self.spec.generation
+        if res.truncated:
+            why = f"the token budget (generation.action.max_new_tokens: {g.action.max_new_tokens}) ran out"
+        else:
+            why = f"it reached the step bound (generation.max_action_steps: {g.max_action_steps})"
+        log.warning("%s: action chunk cut at %d step(s) because %s; raise that key in the model spec if chunks "
+                    "should be longer", self.name, steps, why)
 
     @staticmethod
     def _totals(stages: list[StageResult]) -> dict[str, float]:

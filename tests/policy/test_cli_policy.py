@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -48,6 +49,8 @@ def test_bench_policy_writes_rows_for_both_variants(env):
     assert all(x.forward_passes > 0 and x.prefill_tokens > 0 and x.wall_s > 0 for x in rows)
     assert not any(x.malformed for x in rows if x.variant == "optimized")
     assert "optimized / baseline: median wall x" in r.output and "target" in r.output
+    assert re.search(r"malformed +truncated$", r.output, re.M)  # chunks a bound ended: counted per variant
+    assert all(re.search(rf"^{v} .* \d/2 +\d/2$", r.output, re.M) for v in ("baseline", "optimized")), r.output
 
 
 def test_bench_policy_errors(env):
@@ -70,6 +73,7 @@ def test_robot_trials_with_the_model_and_its_own_validator(env):
         assert c["chunk"] is not None, c.get("parse_error")  # constrained: every chunk parses
         assert c["decision"]["source"] == "self" and c["decision"]["reason"]
         assert {"plan", "action"} <= set(c["texts"]) and c["stats"]["forward_passes"] > 0
+        assert c["stats"]["action_truncated"] in (0.0, 1.0)  # a chunk a bound ended is on record
 
 
 def test_validator_errors_come_before_anything_loads(env, monkeypatch):

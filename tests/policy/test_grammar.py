@@ -137,3 +137,12 @@ def test_subtask_lists_are_admitted_and_bounded(tiny):
         text = tiny.tokenizer.decode(_walk(tiny.tokenizer, tiny.stop_ids, subtasks_lark(3), rng, 640, 60))
         items = T.parse_subtasks(text)
         assert 1 <= len(items) <= 3 and text.startswith("1. "), text
+
+
+def test_a_one_step_bound_compiles_and_admits_one_step_only(tiny):
+    """`generation.max_action_steps: 1` is a valid spec value: its grammar must compile and stop after one step."""
+    c = Constraint(tiny.tokenizer, tiny.stop_ids, verbalized_lark(0.1, 1), 640)
+    step = tiny.tokenizer.encode("move up 1.0 cm", add_special_tokens=False)
+    c.consume(step)
+    assert c.accepting
+    assert c.admits(tiny.tokenizer.encode("; move up 1.0 cm", add_special_tokens=False)) == 0

@@ -12,7 +12,7 @@ from harness.actions import ActionParseError
 from harness.data import templates as T
 from harness.models.loaded import LoadedModel
 from harness.policy.base import Decision, Observation
-from harness.policy.decoding import NaiveGenerator
+from harness.policy.decoding import NaiveGenerator, StageResult
 from harness.policy.factory import make_policy
 from harness.policy.hierarchical import VLM2VLAPolicy, to_image
 from tests.policy.conftest import INSTRUCTION, PLAN_RE
@@ -96,3 +96,58 @@ def test_same_seeds_same_texts_and_ood_temperature(tiny):
 def test_factory_builds_the_gemma3_policy(tiny):
     policy = make_policy(tiny.spec, loaded=_small(tiny))
     assert isinstance(policy, VLM2VLAPolicy) and policy.name == "tiny" and policy.grammar is not None
+
+
+def test_a_cycle_uses_no_deprecated_cache_name(tiny, monkeypatch):
+    """transformers 5.24 deprecates `past_key_values=` (a FutureWarning on every forward; removed in 5.40) and the
+    output attribute of that name (emulated here as already removed)."""
+    import warnings
+
+    from transformers.utils.generic import ModelOutput
+
+    monkeypatch.delattr(ModelOutput, "past_key_values")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*past_key_values.*deprecated", category=FutureWarning)
+        policy = VLM2VLAPolicy(_small(tiny))
+        policy.start(INSTRUCTION, _obs())
+        policy.act(_obs())
+        policy.act(_obs())  # the cache of the first cycle is reused
+
+
+class _Scripted:
+    """A stage generator that writes given texts (the policy's own interface, not a model)."""
+
+    name = "scripted"
+
+    def __init__(self, action: str, truncated: bool = False):
+        self.action, self.truncated = action, truncated
+
+    def generate(self, prompt, images, sampling, seed, grammar=None) -> StageResult:
+        if prompt.stage == "action":
+            return StageResult(self.action, [], truncated=self.truncated)
+        return StageResult("1. reach the carrot" if prompt.stage == "subtasks" else "move down", [])
+
+
+@pytest.mark.parametrize(("steps", "bound", "budget_ran_out", "key"), [
+    (2, 2, False, "generation.max_action_steps"),  # at the grammar's bound: it allowed no further step
+    (1, 8, True, "generation.action.max_new_tokens"),  # the token budget ran out first
+    (2, 8, False, None),  # a short chunk the model ended itself
+])
+def test_a_chunk_a_bound_ended_is_counted_and_logged(tiny, caplog, steps, bound, budget_ran_out, key):
+    text = "; ".join(["move forward 1.0 cm"] * steps)
+    policy = VLM2VLAPolicy(_small(tiny, max_action_steps=bound), _Scripted(text, budget_ran_out))
+    policy.start(INSTRUCTION, _obs())
+    with caplog.at_level("WARNING", logger="harness.policy.hierarchical"):
+        out = policy.act(_obs())
+    assert len(out.chunk) == steps
+    assert out.stats["action_truncated"] == float(key is not None)
+    warned = [r.getMessage() for r in caplog.records if "action chunk cut" in r.getMessage()]
+    assert (warned and key in warned[0]) if key else not warned, warned
+
+
+def test_a_chunk_forced_to_the_step_bound_is_truncated(tiny):
+    """On the real decoder: with a one-step bound every constrained chunk ends at the bound."""
+    policy = VLM2VLAPolicy(_small(tiny, max_action_steps=1))
+    policy.start(INSTRUCTION, _obs())
+    out = policy.act(_obs())
+    assert len(out.chunk) == 1 and out.stats["action_truncated"] == 1.0
