@@ -194,6 +194,21 @@ bench: setup-all ## benchmarks (ratios against the naive baseline in the same ru
 	$(BIN)/python -m pytest -q -m benchmark --benchmark-enable tests
 	$(CLI) bench policy --model $(BENCH_MODEL) --cycles $(BENCH_CYCLES) --data $(DATA)
 
+# ---------------------------------------------------------------- GPU check (not part of make test)
+# gpu-wheels runs here (it needs the embedded 270M's tokenizer in the cache); gpu-check runs on the offline GPU
+# machine from the checkout + .whl/, with its own python3 (torch, transformers, peft, accelerate already there).
+WHL ?= .whl
+GPU_PYTHON ?= python3
+.PHONY: gpu-wheels gpu-check
+gpu-wheels: setup-all ## wheels + Gemma-3 tokenizer that gpu-check brings to an offline GPU machine (.whl/, < 60 MB)
+	$(BIN)/python -m harness.gpucheck.wheels $(WHL)
+
+gpu-check: ## on the GPU machine: install .whl/ under .whl/site, then one table (ARGS=--skip ROW ...; under 8 min on an H100)
+	$(GPU_PYTHON) -m pip install -q --no-index --no-deps --target $(WHL)/site $(WHL)/*.whl
+	-[ -z "$$(ls $(WHL)/deepspeed-*.tar.gz 2>/dev/null)" ] || $(GPU_PYTHON) -m pip install -q --no-index --no-deps \
+		--no-build-isolation --target $(WHL)/site $(WHL)/deepspeed-*.tar.gz
+	PYTHONPATH=$(abspath $(WHL))/site:$(CURDIR) $(GPU_PYTHON) -m harness.gpucheck $(ARGS)
+
 # ---------------------------------------------------------------- housekeeping
 .PHONY: clean help
 clean: ## remove the virtual environment and caches (results/ and runs/ are kept)

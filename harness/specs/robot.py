@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from harness.specs.base import check, check_choice, check_positive
@@ -46,7 +47,11 @@ class RobotSpec:
     out_of_envelope: str = "clip"  # clip the command into the envelope, or reject it (no motion)
     start_ee: list[float] = field(default_factory=lambda: [0.30, -0.09, 0.26])  # Bridge evaluation start pose
     moving_time_s: float = 1.0
-    start_pitch: float = 0.0  # rad, gripper pitch at the start pose (widowx; calibrate on your table)
+    # widowx start orientation (rad, interbotix's roll 0, pitch, yaw): Bridge's controller holds the gripper pointing
+    # down, rotation [[0,0,1],[0,1,0],[-1,0,0]] = pitch pi/2, yaw 0 - the pose every Bridge-trained policy learnt from.
+    # start_yaw null = interbotix's default, the bearing of start_ee (fingers along the arm).
+    start_pitch: float = math.pi / 2
+    start_yaw: float | None = 0.0
     gripper_delay_s: float = 1.0  # widowx: seconds to wait for the gripper to open/close
     ros_version: str = "auto"  # widowx: 1, 2 or auto (whichever interbotix API imports)
     robot_model: str = "wx250s"
@@ -59,6 +64,9 @@ class RobotSpec:
         check_positive("moving_time_s", self.moving_time_s)
         check_choice("ros_version", self.ros_version, ("auto", "1", "2"))
         check(len(self.start_ee) == 3, "start_ee", self.start_ee, "[x, y, z] in metres")
+        check(abs(self.start_pitch) <= math.pi, "start_pitch", self.start_pitch, "radians in [-pi, pi] (pi/2 = down)")
+        check(self.start_yaw is None or abs(self.start_yaw) <= math.pi, "start_yaw", self.start_yaw,
+              "radians in [-pi, pi], or null for the bearing of start_ee")
         inside = all(lo <= v <= hi for v, lo, hi in zip(self.start_ee, self.workspace.min, self.workspace.max,
                                                           strict=True))
         check(inside, "start_ee", self.start_ee, "a point inside the workspace box")

@@ -22,50 +22,91 @@ from harness.specs import load_actions
 HOME = (0.458325, 0.0, 0.36065)  # wx250s home end-effector position (facts.md)
 
 
+def euler_matrix_sxyz(roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """tf.transformations.euler_matrix(roll, pitch, yaw, axes="sxyz")[:3, :3], which interbotix uses for poses."""
+    si, sj, sk = math.sin(roll), math.sin(pitch), math.sin(yaw)
+    ci, cj, ck = math.cos(roll), math.cos(pitch), math.cos(yaw)
+    cc, cs, sc, ss = ci * ck, ci * sk, si * ck, si * sk
+    return np.array([[cj * ck, sj * sc - cs, sj * cc + ss],
+                     [cj * sk, sj * ss + cc, sj * cs - sc],
+                     [-sj, cj * si, cj * ci]])
+
+
+def euler_from_matrix_sxyz(R: np.ndarray) -> list[float]:
+    """tf.transformations.euler_from_matrix(R, axes="sxyz"): in gimbal lock (cos(pitch) <= 4 eps) yaw is 0."""
+    cy = math.sqrt(R[0, 0] * R[0, 0] + R[1, 0] * R[1, 0])
+    if cy > 4.0 * np.finfo(float).eps:
+        return [math.atan2(R[2, 1], R[2, 2]), math.atan2(-R[2, 0], cy), math.atan2(R[1, 0], R[0, 0])]
+    return [math.atan2(-R[1, 2], R[1, 1]), math.atan2(-R[2, 0], cy), 0.0]
+
+
 class FakeArm:
-    """Keeps an end-effector pose T_sb; Cartesian moves are applied in T_sy, as interbotix does."""
+    """interbotix's arm interface, kinematics reduced to a reach limit.
 
-    def __init__(self, calls: list, reach: float = 0.55):
-        self.calls, self.reach = calls, reach
-        self.T = np.eye(4)
-        self.T[:3, 3] = HOME
+    Keeps the commanded pose `T_sb` as interbotix does: `set_ee_pose_components` builds it from sxyz Euler angles
+    (yaw None = the bearing of (x, y), as for a 6-dof arm) and `set_ee_cartesian_trajectory` moves relative to it in
+    `T_sy`, whose yaw is the sxyz Euler yaw of `T_sb` (0 in gimbal lock), keeping roll and pitch. `get_ee_pose()` is
+    the *actual* pose (forward kinematics of the encoders): the command turned by `noise_rad` about a random axis,
+    so a yaw read from it at pitch ~ pi/2 is as arbitrary as on the real arm. `frames` records each move's T_sy yaw.
+    """
 
-    def _set_position(self, x, y, z, yaw=None):
-        yaw = math.atan2(y, x) if yaw is None else yaw
-        self.T = np.eye(4)
-        self.T[:3, :3] = [[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]]
-        self.T[:3, 3] = (x, y, z)
+    def __init__(self, calls: list, reach: float = 0.55, noise_rad: float = 2e-3, seed: int = 0):
+        self.calls, self.reach, self.noise_rad = calls, reach, noise_rad
+        self.rng = np.random.default_rng(seed)
+        self.T_sb = np.eye(4)
+        self.T_sb[:3, 3] = HOME
+        self.frames: list[float] = []
 
     def go_to_home_pose(self, moving_time=None, accel_time=None, blocking=True):
         self.calls.append(("go_to_home_pose",))
-        self._set_position(*HOME, yaw=0.0)
+        self.T_sb = np.eye(4)  # all joints 0: interbotix recomputes T_sb by forward kinematics = M
+        self.T_sb[:3, 3] = HOME
 
     def go_to_sleep_pose(self, moving_time=None, accel_time=None, blocking=True):
         self.calls.append(("go_to_sleep_pose",))
 
     def set_ee_pose_components(self, x=0, y=0, z=0, roll=0, pitch=0, yaw=None, custom_guess=None, execute=True,
                                moving_time=None, accel_time=None, blocking=True):
-        self.calls.append(("set_ee_pose_components", x, y, z, pitch))
+        self.calls.append(("set_ee_pose_components", x, y, z, roll, pitch, yaw))
+        if yaw is None:
+            yaw = math.atan2(y, x)
         if math.hypot(x, y) > self.reach:
-            return None, False
-        self._set_position(x, y, z)
+            return [0.0] * 6, False  # no valid pose: interbotix does not move
+        T_sd = np.eye(4)
+        T_sd[:3, :3] = euler_matrix_sxyz(roll, pitch, yaw)
+        T_sd[:3, 3] = (x, y, z)
+        if execute:
+            self.T_sb = T_sd
         return [0.0] * 6, True
 
     def set_ee_cartesian_trajectory(self, x=0, y=0, z=0, roll=0, pitch=0, yaw=0, moving_time=None,
                                     wp_moving_time=0.2, wp_accel_time=0.1, wp_period=0.05):
         self.calls.append(("set_ee_cartesian_trajectory", x, y, z, moving_time))
-        R = self.T[:3, :3]
-        ey = math.atan2(R[1, 0], R[0, 0])
-        bx = math.cos(ey) * x - math.sin(ey) * y  # T_sy -> base frame
-        by = math.sin(ey) * x + math.cos(ey) * y
-        new = self.T[:3, 3] + (bx, by, z)
-        if math.hypot(new[0], new[1]) > self.reach:
+        rpy = euler_from_matrix_sxyz(self.T_sb[:3, :3])
+        T_sy = np.eye(4)
+        T_sy[:3, :3] = euler_matrix_sxyz(0.0, 0.0, rpy[2])
+        T_yb = np.linalg.inv(T_sy) @ self.T_sb
+        self.frames.append(rpy[2])
+        T_yb[:3, 3] += (x, y, z)  # the final waypoint; the path is straight, so reach is checked at its end
+        T_yb[:3, :3] = euler_matrix_sxyz(rpy[0] + roll, rpy[1] + pitch, yaw)
+        T_sd = T_sy @ T_yb
+        if math.hypot(T_sd[0, 3], T_sd[1, 3]) > self.reach:
             return False  # not plannable: interbotix does not move and returns False
-        self.T[:3, 3] = new
+        self.T_sb = T_sd
         return True
 
+    def get_ee_pose_command(self):
+        return self.T_sb.copy()
+
     def get_ee_pose(self):
-        return self.T.copy()
+        axis = self.rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        t = self.noise_rad
+        noise = np.eye(3) + math.sin(t) * k + (1 - math.cos(t)) * k @ k  # Rodrigues
+        T = self.T_sb.copy()
+        T[:3, :3] = T[:3, :3] @ noise
+        return T
 
 
 class FakeGripperROS1:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 
+import numpy as np
 import pytest
 
 from harness.robot.backend import MotionCommand, SceneSetup
 from harness.robot.backends import make_backend
-from harness.robot.backends.widowx import WidowXBackend, base_to_tsy, load_interbotix
+from harness.robot.backends.widowx import WidowXBackend, base_to_tsy, interbotix_yaw, load_interbotix
 from harness.specs import load_robot
-from tests.robot.fakes import FakeCamera, FakeInterbotix
+from tests.robot.fakes import FakeCamera, FakeInterbotix, euler_from_matrix_sxyz, euler_matrix_sxyz
 
 ROBOT = load_robot("widowx")
 SCENE = SceneSetup("pickup", 0, "pick up the carrot", "en", "carrot")
@@ -56,16 +58,74 @@ def test_trial_calls(fake):
     assert cam.closed and cam.reads == 1
 
 
-def test_base_frame_steps_are_rotated_into_tsy(fake):
-    """The start pose faces y=-0.09: a pure base-frame +x step is not a pure T_sy x step, but lands right."""
-    backend = WidowXBackend(ROBOT, camera=FakeCamera())
-    with backend:
+BRIDGE_ROTATION = [[0, 0, 1], [0, 1, 0], [-1, 0, 0]]  # Bridge's controller: gripper pointing down (facts.md)
+
+
+def test_start_pose_points_the_gripper_down_as_bridge(fake):
+    """Every Bridge-trained policy learnt from a gripper pointing down; the start pose must command it."""
+    with WidowXBackend(ROBOT, camera=FakeCamera()) as backend:
         backend.reset(SCENE)
-        res = backend.move(MotionCommand(0.03, 0.0, 0.0))
-    yaw = math.atan2(-0.09, 0.30)
+        commanded = fake.bots[0].arm.get_ee_pose_command()
+    call = [c for c in fake.calls if c[0] == "set_ee_pose_components"][0]
+    assert call[1:4] == pytest.approx(tuple(ROBOT.start_ee))
+    assert call[4:] == pytest.approx((0.0, math.pi / 2, 0.0))  # roll, pitch, yaw
+    np.testing.assert_allclose(commanded[:3, :3], BRIDGE_ROTATION, atol=1e-12)
+    np.testing.assert_allclose(commanded[:3, 3], ROBOT.start_ee)
+
+
+STEPS = [(0.03, 0.0, 0.0), (0.0, 0.02, -0.01), (-0.01, -0.03, -0.02), (0.02, 0.01, 0.03), (0.0, -0.02, 0.0)]
+
+
+def _walk(fake, robot):
+    """Runs STEPS from the start pose; returns (landed commanded positions, expected positions)."""
+    landed, expected = [], []
+    with WidowXBackend(robot, camera=FakeCamera()) as backend:
+        backend.reset(SCENE)
+        target = np.array(robot.start_ee, dtype=float)
+        for step in STEPS:
+            assert backend.move(MotionCommand(*step)).executed
+            target = target + step
+            expected.append(target)
+            landed.append(fake.bots[-1].arm.get_ee_pose_command()[:3, 3])
+    return np.array(landed), np.array(expected)
+
+
+def test_steps_land_in_the_base_frame_with_the_gripper_down(fake):
+    """At pitch pi/2 the yaw of the encoders' pose matrix is noise; interbotix's move frame stays put (gimbal lock:
+    yaw 0), so every base-frame step must land where it says, and the frame's yaw must not drift."""
+    arm_yaws = []
+    with WidowXBackend(ROBOT, camera=FakeCamera()) as backend:  # the premise: the matrix-derived yaw is garbage
+        backend.reset(SCENE)
+        for _ in range(6):
+            r = backend.bot.arm.get_ee_pose()[:3, :3]
+            arm_yaws.append(math.atan2(r[1, 0], r[0, 0]))
+    assert max(arm_yaws) - min(arm_yaws) > 0.5
+    landed, expected = _walk(fake, ROBOT)
+    np.testing.assert_allclose(landed, expected, atol=1e-9)
+    assert fake.bots[-1].arm.frames == [0.0] * len(STEPS)
+
+
+@pytest.mark.parametrize("pitch, yaw", [(math.pi / 2, -0.5), (math.pi / 2 - 1e-6, -0.5), (1.2, 0.3), (0.0, None)],
+                         ids=["down-turned", "just-off-lock", "tilted", "horizontal-bearing"])
+def test_steps_land_in_the_base_frame_for_any_start_orientation(fake, pitch, yaw):
+    """Out of gimbal lock interbotix's frame turns with the commanded yaw; the backend follows it exactly."""
+    robot = dataclasses.replace(ROBOT, start_pitch=pitch, start_yaw=yaw)
+    landed, expected = _walk(fake, robot)
+    np.testing.assert_allclose(landed, expected, atol=1e-9)
+    frames = fake.bots[-1].arm.frames
+    want = 0.0 if pitch == math.pi / 2 else (math.atan2(-0.09, 0.30) if yaw is None else yaw)
+    assert frames == pytest.approx([want] * len(STEPS), abs=1e-9)
     x, y = [c for c in fake.calls if c[0] == "set_ee_cartesian_trajectory"][0][1:3]
-    assert (x, y) == pytest.approx(base_to_tsy(0.03, 0.0, yaw)) and abs(y) > 1e-3
-    assert res.ee_position == pytest.approx((0.33, -0.09, 0.26))
+    assert (x, y) == pytest.approx(base_to_tsy(0.03, 0.0, want))
+
+
+def test_interbotix_yaw_matches_tfs_gimbal_lock_branch():
+    assert interbotix_yaw(np.eye(4)) == 0.0
+    T = np.eye(4)
+    T[:3, :3] = euler_matrix_sxyz(0.0, math.pi / 2, -0.7)  # cos(pi/2) = 6e-17: locked, yaw folded into roll
+    assert interbotix_yaw(T) == 0.0 and euler_from_matrix_sxyz(T[:3, :3])[2] == 0.0
+    T[:3, :3] = euler_matrix_sxyz(0.1, 1.0, -0.7)
+    assert interbotix_yaw(T) == pytest.approx(-0.7)
 
 
 def test_ik_failure_is_no_motion_and_reported(fake):
@@ -115,8 +175,6 @@ def test_camera_extra_is_named(monkeypatch, fake):
     backend = WidowXBackend(ROBOT)
     with pytest.raises(RuntimeError, match="pip install pyrealsense2"):
         backend.connect()
-    import dataclasses
-
     from harness.specs.robot import CameraSpec
 
     monkeypatch.setitem(sys.modules, "cv2", None)

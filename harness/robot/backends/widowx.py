@@ -8,9 +8,15 @@ The two APIs differ where it matters to us:
 | gripper | `open()` / `close()` | `release()` / `grasp()` |
 
 Both: `arm.set_ee_cartesian_trajectory(x, y, z, ..., moving_time=...)` moves the end effector in a straight line,
-relative, in a frame with the base's origin and the end effector's yaw (`T_sy`), and returns False - without
-moving - when the path cannot be planned (IK failure). Our steps are in the base frame, so they are rotated by
-the end effector's yaw first. `go_to_home_pose()` / `go_to_sleep_pose()`; `get_ee_pose()` is the 4x4 `T_sb`.
+relative, in a frame `T_sy` with the base's origin and a yaw, and returns False - without moving - when the path
+cannot be planned (IK failure). Interbotix takes that yaw from the *commanded* pose `T_sb` (`get_ee_pose_command()`)
+as the z angle of tf's `euler_from_matrix(axes="sxyz")`, which returns 0 in gimbal lock (cos(pitch) < 4 eps).
+Our steps are in the base frame, so they are rotated by that same yaw first (`interbotix_yaw`). With Bridge's
+gripper-down start (pitch pi/2) the commanded pose stays in gimbal lock for the whole trial, so the frame is the
+base frame every step; the *actual* pose (`get_ee_pose()`, forward kinematics of the encoders) there has
+cos(pitch) ~ encoder noise, and a yaw read from it would turn each step by a random angle.
+`go_to_home_pose()` / `go_to_sleep_pose()`; `set_ee_pose_components(x, y, z, roll, pitch, yaw)` (yaw None =
+the bearing of (x, y)) returns (joint values, success).
 
 A command's gripper is the state during the step (the merge rule), so it is set before the translation; a gripper
 already in that state is left alone.
@@ -79,6 +85,18 @@ def load_interbotix(ros_version: str = "auto") -> InterbotixAPI:
     raise RuntimeError(f"{INSTALL_HELP} (ros_version={ros_version!r}; tried {'; '.join(errors)})")
 
 
+GIMBAL_LOCK = 4.0 * float(np.finfo(float).eps)  # tf.transformations' _EPS: below it euler_from_matrix sets yaw 0
+
+
+def interbotix_yaw(T_sb: np.ndarray) -> float:
+    """The yaw of interbotix's relative-move frame `T_sy` for a commanded pose (tf's sxyz Euler z angle, 0 in
+    gimbal lock): the frame `set_ee_cartesian_trajectory` will move in, whatever the pitch."""
+    r = np.asarray(T_sb, dtype=float)[:3, :3]
+    if math.hypot(r[0, 0], r[1, 0]) > GIMBAL_LOCK:
+        return math.atan2(r[1, 0], r[0, 0])
+    return 0.0
+
+
 def base_to_tsy(dx: float, dy: float, yaw: float) -> tuple[float, float]:
     """A base-frame horizontal step expressed in `T_sy` (the base frame turned by the end effector's yaw)."""
     c, s = math.cos(yaw), math.sin(yaw)
@@ -132,11 +150,13 @@ class WidowXBackend(RobotBackend):
         self._set_gripper(1.0)
         self.bot.arm.go_to_home_pose()
         x, y, z = self.robot.start_ee
-        result = self.bot.arm.set_ee_pose_components(x=x, y=y, z=z, pitch=self.robot.start_pitch)
+        result = self.bot.arm.set_ee_pose_components(x=x, y=y, z=z, roll=0.0, pitch=self.robot.start_pitch,
+                                                     yaw=self.robot.start_yaw)
         ok = result[1] if isinstance(result, tuple) else bool(result)
         if not ok:
             raise RuntimeError(f"the arm cannot reach the start pose start_ee={self.robot.start_ee}, "
-                               f"start_pitch={self.robot.start_pitch} (IK failed); change them in the robot config")
+                               f"start_pitch={self.robot.start_pitch}, start_yaw={self.robot.start_yaw} (IK failed); "
+                               "change them in the robot config (experiments/robots/)")
         return self.observe()
 
     def observe(self) -> Observation:
@@ -181,5 +201,4 @@ class WidowXBackend(RobotBackend):
         return (float(p[0]), float(p[1]), float(p[2]))
 
     def _yaw(self) -> float:
-        r = self._pose()[:3, :3]
-        return math.atan2(r[1, 0], r[0, 0])
+        return interbotix_yaw(self.bot.arm.get_ee_pose_command())

