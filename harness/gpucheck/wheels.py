@@ -1,7 +1,8 @@
 """`make gpu-wheels`: the wheel directory `make gpu-check` brings to an offline GPU machine (`.whl/`, < 60 MB).
 
-The GPU machine has torch, transformers, peft, accelerate, numpy, pandas, pyarrow, pillow, tqdm, rich, typer,
-tokenizers, safetensors and sentencepiece; the harness also imports the packages below. Each is fetched with
+The GPU machine has torch, accelerate, numpy, pandas, pyarrow, pillow, tqdm, rich, typer,
+tokenizers, safetensors and sentencepiece; the harness also imports the packages below, and brings its own pinned transformers and peft (the image's
+transformers 5.17 predates `cache=`). Each is fetched with
 `pip download --no-deps` for CPython 3.12 on manylinux x86_64 (one at a time: one that cannot be fetched is reported
 and the rows that need it are skipped there), and the real Gemma-3 tokenizer is copied, gzipped, from the embedded
 270M's cache. `make gpu-check` installs them with `pip install --no-index --find-links .whl --target .whl/site`.
@@ -24,6 +25,16 @@ LIMIT_MB = 60.0
 WHEELS = ["omegaconf>=2.3,<2.5", "antlr4-python3-runtime==4.13.2", "pydantic>=2.6,<3", "pydantic-core",
           "annotated-types", "typing-inspection", "llguidance>=1.9,<2", "datasets>=4,<6", "dill", "multiprocess"]
 SOURCES = ["deepspeed>=0.16,<0.20", "hjson"]
+
+
+def pinned(*names: str) -> list[str]:
+    """Our own pins of `names` (pyproject's `train` extra): the GPU image's transformers may predate the API the
+    harness uses (5.17 there has no `cache=`), so the check brings the version the tests ran on."""
+    import tomllib
+
+    extra = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
+    return [r for r in extra if r.split(">")[0].split("=")[0].split("<")[0].strip() in names]
+
 PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--platform", "manylinux2014_x86_64",
             "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux_2_28_x86_64", "--platform",
             "manylinux_2_31_x86_64", "--platform", "manylinux_2_34_x86_64", "--only-binary=:all:"]  # llguidance: 2_31
@@ -33,7 +44,8 @@ def fetch(dest: Path, *, with_deepspeed: bool = True) -> tuple[list[str], list[s
     """Download into `dest`; returns (fetched, failed) requirement strings."""
     dest.mkdir(parents=True, exist_ok=True)
     done, failed = [], []
-    for req, extra in [(r, PLATFORM) for r in WHEELS] + [(r, []) for r in (SOURCES if with_deepspeed else [])]:
+    wheels = WHEELS + pinned("transformers", "peft") + ["regex>=2025.10.22"]  # regex: transformers 5.24's floor
+    for req, extra in [(r, PLATFORM) for r in wheels] + [(r, []) for r in (SOURCES if with_deepspeed else [])]:
         p = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest), *extra, req],
                            capture_output=True, text=True)
         (done if p.returncode == 0 else failed).append(req)
