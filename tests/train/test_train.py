@@ -165,6 +165,7 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, experiments_copy, priva
     got, want = read_rows(out / "log.csv", TrainLogRow), read_rows(reference.out / "log.csv", TrainLogRow)
     assert [r.step for r in got] == list(range(1, 9))
     assert [r.loss for r in got] == pytest.approx([r.loss for r in want], rel=1e-4)
+    assert [r.lr for r in got] == pytest.approx([r.lr for r in want])  # the schedule continues, not restarts
     assert [r.tokens for r in got] == [r.tokens for r in want]  # same batches in the same order
     a = load_file(str(out / "adapter" / "adapter_model.safetensors"))
     b = load_file(str(reference.adapter_dir / "adapter_model.safetensors"))
