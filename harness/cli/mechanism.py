@@ -133,7 +133,7 @@ def _print_plan(plan) -> None:
     langs = Counter(it.lang for it in plan.probe.items)
     typer.echo(
         f"forgetting grid for {plan.model.name}: 4 arms (verbalized | least_likely) x (lora | full), {plan.steps} "
-        f"optimiser steps each, batch {lora.batch_size} x accumulation {lora.grad_accum}, seed {lora.seed}, the "
+        f"optimiser steps each, batch {lora.batch_size} (effective {lora.effective_batch}), seed {lora.seed}, the "
         f"same data order; lora: {lora.name} (lr {lora.optimizer.lr:g}), full: {full.name} (lr {full.optimizer.lr:g})\n"
         f"  train split: {plan.n_train} examples of {plan.data_dir}\n"
         f"  probe: {plan.probe.name}, {plan.n_probe} of {len(plan.probe.items)} items "

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 METHODS = ("lora", "full")
 REPRESENTATIONS = ("verbalized", "least_likely")
 # what must be equal between the two recipes for the arms to see the same batches in the same order
-SHARED_RECIPE_KEYS = ("batch_size", "grad_accum", "seed", "max_length", "precision", "epochs")
+SHARED_RECIPE_KEYS = ("batch_size", "effective_batch", "max_grad_norm", "seed", "max_length", "precision", "epochs")
 FORMAT_VERSION = 3  # bump when what an arm measures changes: older arm files then no longer match
 
 

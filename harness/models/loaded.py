@@ -42,6 +42,7 @@ class LoadedModel:
     tokenizer: Any
     device: str
     base_dir: Path | None = None  # local directory of the base checkpoint (None when unknown)
+    adapter_dir: Path | None = None  # the adapter (or full fine-tuned model) loaded on top of the base, if any
 
     # ------------------------------------------------------------------ tokens
     @property
@@ -165,7 +166,8 @@ class LoadedModel:
 
     # ------------------------------------------------------------------ actions
     def least_likely_tokens(self) -> LeastLikelyTokens:
-        """This tokenizer's 10 least likely tokens under the untuned base model (cached; see models.least_likely)."""
+        """The 10 least likely tokens under the untuned base model: those saved with the adapter, else chosen for
+        this tokenizer and cached (see models.least_likely)."""
         from harness.models.least_likely import least_likely_tokens
 
         return least_likely_tokens(self)

@@ -102,7 +102,7 @@ def _load_gemma3(spec: ModelSpec, adapter_dir: Path | None, device: str, torch_d
     model.to(device)
     model.eval()
     return LoadedModel(spec=spec, model=model, processor=processor, tokenizer=processor.tokenizer, device=device,
-                       base_dir=base_dir)
+                       base_dir=base_dir, adapter_dir=adapter_dir)
 
 
 def _has_processor(path: Path) -> bool:

@@ -2,7 +2,9 @@
 
 A checkpoint is written into a temporary directory and renamed into place, so a run killed while saving still
 resumes from the previous complete one. Only trainable weights are stored (a LoRA checkpoint of the 12B model is
-tens of MB, not 24 GB). Under DeepSpeed the optimiser is sharded, so accelerate's own `save_state` is used there.
+tens of MB, not 24 GB), on every path: under DeepSpeed the optimiser is sharded, so accelerate's own `save_state` is
+used there, with DeepSpeed told to leave the frozen base out and the learning-rate schedule registered with it (a
+resumed run must continue the schedule, not restart it).
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ def _deepspeed(accelerator: Any) -> bool:
     return accelerator.distributed_type == DistributedType.DEEPSPEED
 
 
+def track(accelerator: Any, scheduler: Any) -> None:
+    """Register what accelerate's `save_state` must carry besides model and optimiser (call once, before `load`).
+
+    The scheduler is not passed to `prepare` (accelerate would step it once per process), so under DeepSpeed it has
+    to be registered for checkpointing; on the plain path `save` stores it itself.
+    """
+    if _deepspeed(accelerator):
+        accelerator.register_for_checkpointing(scheduler)
+
+
 def save(out: Path, accelerator: Any, model: Any, optimizer: Any, scheduler: Any, position: Position,
          keep: int = 1) -> Path:
     """Write checkpoint `<out>/checkpoints/step-N` atomically; keep the newest `keep` complete ones."""
@@ -46,7 +58,7 @@ def save(out: Path, accelerator: Any, model: Any, optimizer: Any, scheduler: Any
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     if _deepspeed(accelerator):
-        accelerator.save_state(str(tmp))
+        accelerator.save_state(str(tmp), exclude_frozen_parameters=True)
     elif accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
         weights = {n: p.detach().contiguous().cpu() for n, p in unwrapped.named_parameters() if p.requires_grad}
@@ -74,7 +86,7 @@ def load(path: Path, accelerator: Any, model: Any, optimizer: Any, scheduler: An
     from safetensors.torch import load_file
 
     if _deepspeed(accelerator):
-        accelerator.load_state(str(path))
+        accelerator.load_state(str(path), load_module_strict=False)  # the frozen base was not saved
     else:
         weights = load_file(str(path / "trainable.safetensors"))
         unwrapped = accelerator.unwrap_model(model)

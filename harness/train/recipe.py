@@ -4,9 +4,10 @@
     accelerate launch --config_file experiments/accelerate/zero2.yaml -m harness.cli.main train --model vlm2vla ...
 
 One explicit loop over optimiser steps (AdamW, linear decay, gradient accumulation through accelerate, so the same
-code runs on a CPU, one GPU or 4 GPUs with DeepSpeed ZeRO-2). A step's loss is the mean over all the target tokens of
-its micro-batches on all processes, whatever batch_size x grad_accum x processes it is split into (as one big batch
-would give). The data order is a fixed permutation per epoch (seeded), so a killed run re-run with the same command
+code runs on a CPU, one GPU or 4 GPUs with DeepSpeed ZeRO-2). The recipe states the effective batch; accumulation is
+derived from the number of processes, and the gradient norm is clipped to the recipe's `max_grad_norm` on every path
+(written into DeepSpeed's config too). A step's loss is the mean over all the target tokens of its micro-batches on
+all processes, whatever batch_size x accumulation x processes it is split into (as one big batch would give). The data order is a fixed permutation per epoch (seeded), so a killed run re-run with the same command
 resumes from its last checkpoint and sees exactly the batches it would have seen. Loss and learning rate go to
 `<out>/log.csv` and `results/train/<run>.csv` every logged step.
 """
@@ -26,6 +27,7 @@ from omegaconf import OmegaConf
 
 from harness.data.dlan import shard_paths
 from harness.models import load_model
+from harness.models.least_likely import TOKEN_FILE, run_tokens
 from harness.paths import REPO_ROOT, results_dir, runs_dir
 from harness.records import TrainLogRow, append_rows, read_rows, write_rows
 from harness.specs import load_model as load_model_spec
@@ -34,6 +36,7 @@ from harness.specs.model import ModelSpec
 from harness.specs.recipe import RecipeSpec
 from harness.train import checkpoint
 from harness.train.data import TrainDataset, collate, encoded_length, training_items
+from harness.train.distributed import configure_deepspeed
 from harness.train.loss import target_count, target_loss
 from harness.train.trainable import make_trainable, trainable_counts
 
@@ -110,7 +113,7 @@ def _order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def _micro_batches(accelerator: Any, dataset: TrainDataset, recipe: RecipeSpec, pad_id: int,
+def _micro_batches(accelerator: Any, dataset: TrainDataset, batch_size: int, seed: int, pad_id: int,
                    start: checkpoint.Position) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """(epoch, micro-batches of that epoch consumed so far, batch) from `start` on, epoch after epoch, endlessly."""
     import torch
@@ -119,8 +122,8 @@ def _micro_batches(accelerator: Any, dataset: TrainDataset, recipe: RecipeSpec, 
     epoch, skip = start.epoch, start.micro
     while True:
         loader = accelerator.prepare_data_loader(DataLoader(
-            dataset, batch_size=recipe.batch_size, sampler=_order(len(dataset), recipe.seed, epoch),
-            collate_fn=collate(pad_id), generator=torch.Generator().manual_seed(recipe.seed)))
+            dataset, batch_size=batch_size, sampler=_order(len(dataset), seed, epoch),
+            collate_fn=collate(pad_id), generator=torch.Generator().manual_seed(seed)))
         for micro, batch in enumerate(accelerator.skip_first_batches(loader, skip), start=skip + 1):
             yield epoch, micro, batch
         epoch, skip = epoch + 1, 0
@@ -163,7 +166,12 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
     # Steps are counted in micro-batches, not reset at an epoch's end (a step may span two epochs): every step
     # accumulates exactly grad_accum micro-batches, so accelerate's and DeepSpeed's counters agree with ours.
     accelerator = Accelerator(mixed_precision=_mixed_precision(recipe_spec), gradient_accumulation_plugin=(
-        GradientAccumulationPlugin(num_steps=recipe_spec.grad_accum, sync_with_dataloader=False)))
+        GradientAccumulationPlugin(num_steps=1, sync_with_dataloader=False)))
+    # the number of processes is known once accelerate's state exists (it reads the launcher's environment)
+    grad_accum = recipe_spec.grad_accum(accelerator.num_processes)
+    accelerator.gradient_accumulation_steps = grad_accum
+    if accelerator.state.deepspeed_plugin is not None:  # before prepare: DeepSpeed reads its batch sizes there
+        configure_deepspeed(accelerator.state.deepspeed_plugin, recipe_spec, accelerator.num_processes)
     if accelerator.is_main_process:
         _check_run(out, _fingerprint(spec, recipe_spec, data_dir))
     if (adapter_dir / "train.json").is_file():
@@ -174,8 +182,8 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
     set_seed(recipe_spec.seed)
     loaded = load_model(replace(spec, adapter=None), device=str(accelerator.device))
     representation = loaded.action_spec().type
-    with accelerator.main_process_first():  # one process chooses (and caches) the least-likely tokens
-        tokens = loaded.least_likely_tokens() if representation == "least_likely" else None
+    with accelerator.main_process_first():  # one process chooses the least-likely tokens and keeps them in `out`
+        tokens = run_tokens(loaded, out) if representation == "least_likely" else None
     items = training_items(data_dir, representation, tokens)
     kept = [it for it in items if encoded_length(loaded, it) <= recipe_spec.max_length]
     skipped = len(items) - len(kept)
@@ -183,11 +191,8 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
         raise ValueError(f"{data_dir}: no training example fits max_length {recipe_spec.max_length}")
 
     net = make_trainable(loaded.model, recipe_spec)
-    if recipe_spec.gradient_checkpointing:
-        if hasattr(net, "activation_checkpointing_enable"):  # transformers >= 5.23's name
-            net.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            net.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if recipe_spec.gradient_checkpointing:  # transformers 5's name (gradient_checkpointing_* are deprecated)
+        net.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         net.config.use_cache = False
     trainable = trainable_counts(net)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=recipe_spec.optimizer.lr,
@@ -196,11 +201,12 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
     dataset = TrainDataset(loaded, kept)
     pad_id = int(loaded.tokenizer.pad_token_id)
     micro_per_epoch = math.ceil(math.ceil(len(kept) / recipe_spec.batch_size) / accelerator.num_processes)
-    total_steps = recipe_spec.max_steps or math.ceil(micro_per_epoch * recipe_spec.epochs / recipe_spec.grad_accum)
+    total_steps = recipe_spec.max_steps or math.ceil(micro_per_epoch * recipe_spec.epochs / grad_accum)
     scheduler = get_scheduler(recipe_spec.optimizer.schedule, optimizer,
                               num_warmup_steps=recipe_spec.optimizer.warmup_steps, num_training_steps=total_steps)
     pixel_dtype = next(loaded.base_model().parameters()).dtype
     net, optimizer = accelerator.prepare(net, optimizer)
+    checkpoint.track(accelerator, scheduler)
     position = checkpoint.Position()
     resume = checkpoint.latest(out)
     if resume is not None:
@@ -211,20 +217,22 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
         for path in (out / "log.csv", run_log):
             _truncate_log(path, position.step)
     accelerator.print(f"training {spec.name} ({recipe_spec.method}, recipe {recipe_spec.name}) on {len(kept)} "
-                      f"examples ({skipped} longer than {recipe_spec.max_length} skipped); {total_steps} steps; "
+                      f"examples ({skipped} longer than {recipe_spec.max_length} skipped); {total_steps} steps of "
+                      f"{recipe_spec.effective_batch} examples ({recipe_spec.batch_size} x accumulation {grad_accum} "
+                      f"x {accelerator.num_processes} processes); "
                       f"trainable {trainable}" + (f"; resuming at step {position.step}" if resumed_from else ""))
 
     # ------------------------------------------------------------------ train
     net.train()
     bar = tqdm(total=total_steps, initial=position.step, desc=f"train {spec.name}", disable=not progress
                or not accelerator.is_local_main_process)
-    stream = _micro_batches(accelerator, dataset, recipe_spec, pad_id, position)
+    stream = _micro_batches(accelerator, dataset, recipe_spec.batch_size, recipe_spec.seed, pad_id, position)
     while position.step < total_steps:
         # One optimiser step = grad_accum micro-batches per process; its loss is the mean over all their target
         # tokens (see harness.train.loss), so each micro-batch is divided by the step's count, known up front.
-        group = list(itertools.islice(stream, recipe_spec.grad_accum))
+        group = list(itertools.islice(stream, grad_accum))
         count = torch.tensor([sum(target_count(batch) for _, _, batch in group)], device=accelerator.device)
-        per = max(int(accelerator.gather(count).sum()), 1) / (recipe_spec.grad_accum * accelerator.num_processes)
+        per = max(int(accelerator.gather(count).sum()), 1) / (grad_accum * accelerator.num_processes)
         step_losses: list[float] = []
         step_tokens = 0
         for epoch, micro, batch in group:
@@ -233,6 +241,8 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
             with accelerator.accumulate(net):
                 loss = target_loss(net, batch, per)
                 accelerator.backward(loss)
+                if accelerator.sync_gradients and recipe_spec.max_grad_norm is not None:
+                    accelerator.clip_grad_norm_(net.parameters(), recipe_spec.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
             position.epoch, position.micro = epoch, micro
@@ -272,7 +282,8 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
 
 
 def _save(net: Any, loaded: Any, spec: ModelSpec, recipe: RecipeSpec, adapter_dir: Path, result: TrainResult) -> None:
-    """The adapter (or, for --full, the whole model) with the model spec and recipe that produced it."""
+    """The adapter (or, for --full, the whole model) with the model spec and recipe that produced it, and the
+    least-likely token ids it was trained with (when its representation uses them)."""
     import shutil
 
     tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
@@ -280,6 +291,8 @@ def _save(net: Any, loaded: Any, spec: ModelSpec, recipe: RecipeSpec, adapter_di
     net.save_pretrained(tmp)
     if recipe.method == "full":
         loaded.processor.save_pretrained(tmp)
+    if (adapter_dir.parent / TOKEN_FILE).is_file():
+        shutil.copyfile(adapter_dir.parent / TOKEN_FILE, tmp / TOKEN_FILE)
     trained = replace(spec, adapter=str(adapter_dir.resolve()), recipe=recipe.name)
     (tmp / "model.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(trained)))
     (tmp / "recipe.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(recipe)))

@@ -39,13 +39,20 @@ def lora_config(recipe: RecipeSpec) -> Any:
 
 
 def make_trainable(model: Any, recipe: RecipeSpec) -> Any:
-    """Freeze or wrap `model` as the recipe says; returns the model to train (a PeftModel for LoRA)."""
+    """Freeze or wrap `model` as the recipe says; returns the model to train (a PeftModel for LoRA; for full
+    fine-tuning the model itself, in fp32 whatever dtype it was loaded in)."""
     if recipe.method == "lora":
         from peft import get_peft_model
 
         for p in model.parameters():
             p.requires_grad_(False)
         return get_peft_model(model, lora_config(recipe))
+    import torch
+
+    # fp32 master weights: AdamW on bf16 weights rounds most small updates away (lr 5e-5 on a weight near 1 is
+    # below half a bf16 step), which would understate forgetting; bf16 speed comes from accelerate's autocast.
+    # (LoRA needs nothing: peft keeps adapter weights in fp32 on a bf16 base.)
+    model.to(torch.float32)
     for name, p in model.named_parameters():
         part = component(name)
         p.requires_grad_(part in (LANGUAGE, "lm_head") or (part == PROJECTOR and recipe.train_projector)

@@ -141,7 +141,7 @@ def test_least_likely_targets_are_token_ids(dlan, tmp_path, monkeypatch):
 
 def test_a_killed_run_resumes_where_it_stopped(tmp_path, experiments_copy, private_dirs):
     (experiments_copy / "recipes" / "resume.yaml").write_text(
-        "method: lora\nbatch_size: 2\ngrad_accum: 2\nmax_steps: 8\nsave_every: 2\nprecision: fp32\n"
+        "method: lora\nbatch_size: 2\neffective_batch: 4\nmax_steps: 8\nsave_every: 2\nprecision: fp32\n"
         "optimizer: {lr: 1.0e-3}\nmax_length: 512\n")
     data = write_dlan(tmp_path / "dlan", episodes=2)
     reference = train("tiny", data, tmp_path / "reference", recipe="resume", progress=False)
@@ -165,6 +165,7 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, experiments_copy, priva
     got, want = read_rows(out / "log.csv", TrainLogRow), read_rows(reference.out / "log.csv", TrainLogRow)
     assert [r.step for r in got] == list(range(1, 9))
     assert [r.loss for r in got] == pytest.approx([r.loss for r in want], rel=1e-4)
+    assert [r.lr for r in got] == pytest.approx([r.lr for r in want])  # the schedule continues, not restarts
     assert [r.tokens for r in got] == [r.tokens for r in want]  # same batches in the same order
     a = load_file(str(out / "adapter" / "adapter_model.safetensors"))
     b = load_file(str(reference.adapter_dir / "adapter_model.safetensors"))
@@ -216,8 +217,8 @@ def test_a_step_is_the_mean_over_its_target_tokens_however_it_is_split(dlan, tmp
     """batch 4 x grad-accum 1 and batch 1 x grad-accum 4 are the same optimiser steps (same loss, same weights):
     a micro-batch with a 1-token answer does not weigh as much as one with a long action chunk."""
     common = "method: lora\nlora: {dropout: 0.0}\nmax_steps: 3\nprecision: fp32\noptimizer: {lr: 1.0e-3}\n"
-    (experiments_copy / "recipes" / "whole.yaml").write_text(common + "batch_size: 4\ngrad_accum: 1\n")
-    (experiments_copy / "recipes" / "split.yaml").write_text(common + "batch_size: 1\ngrad_accum: 4\n")
+    (experiments_copy / "recipes" / "whole.yaml").write_text(common + "batch_size: 4\neffective_batch: 4\n")
+    (experiments_copy / "recipes" / "split.yaml").write_text(common + "batch_size: 1\neffective_batch: 4\n")
     whole = train("tiny", dlan, tmp_path / "whole", recipe="whole", progress=False)
     split = train("tiny", dlan, tmp_path / "split", recipe="split", progress=False)
     got, want = read_rows(split.out / "log.csv", TrainLogRow), read_rows(whole.out / "log.csv", TrainLogRow)
