@@ -8,8 +8,9 @@ The gripper phrase appears on the first step and wherever the gripper changes; a
 gripper as it is. A step with neither motion nor gripper change is `stay`. Encoding then decoding is exact at the
 codec's resolution (0.1 cm). The parser accepts what a language model plausibly writes (case, spacing, cm/mm/
 centimeters, back/backward, any axis order, "by", a trailing period, one step per line, numbered or bulleted steps)
-and raises `ActionParseError` for anything else. Numbers are ASCII digits only: `\d` would also take full-width
-("４.２") or mathematical ("𝟒") digits, which no canonical text contains; they are refused, not normalised.
+and raises `ActionParseError` for anything else. Numbers are ASCII digits only: a Unicode digit class would also
+take full-width ("４.２") or mathematical ("𝟒") digits, which no canonical text contains; they are refused, not
+normalised.
 """
 
 from __future__ import annotations
