@@ -56,3 +56,21 @@ def test_vqa_table_has_a_chance_column_and_zero_panels_start_at_zero(monkeypatch
     assert table.rows[0][3] == 0.0 and ret[models[1]] == ("base", None)
     fig = vqa.vqa_figure(models, ret, chance)
     assert fig.axes[0].get_ylim()[0] == 0.0
+
+
+def test_latency_shows_the_baselines_malformed_rate_next_to_its_times():
+    from harness.records import PolicyBenchRow
+    from harness.reports import latency
+
+    rows = [PolicyBenchRow("m", v, i, wall, 10, 5, 5, malformed)
+            for v, wall, bad in (("baseline", 2.0, 98), ("optimized", 1.0, 0))
+            for i, malformed in ((i, i < bad) for i in range(100))]
+    (line,) = latency.readings(rows, [])
+    assert "0.50× the baseline median, 1.00× its forward passes (the baseline malformed 98% of its cycles)" in line
+    table = latency.latency_table(rows, [])
+    keys = [c.key for c in table.columns]
+    assert keys.index("malformed_pct") == keys.index("median_s") - 1  # right beside the times
+    assert table.rows[0][keys.index("malformed_pct")] == 98.0
+    fig = latency.latency_figure(rows)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["baseline\n98% malformed",
+                                                                    "optimized\n0% malformed"]
