@@ -88,6 +88,12 @@ lint: setup
 # Stages run in pipeline order; each issue adds its stage here when it lands.
 DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-logprob demo-policy demo-vqa demo-robot demo-sim demo-reports
 
+# The demo measures into results/demo/ and builds its report into results/demo/reports/, both ignored by git:
+# `make demo` never changes a tracked file (results/ rows and reports/ are the user's `make reports` inputs/outputs).
+DEMO_RESULTS := $(CURDIR)/results/demo
+demo $(DEMO_STAGES): export VLM2VLA_RESULTS := $(DEMO_RESULTS)
+demo $(DEMO_STAGES): export VLM2VLA_REPORTS := $(DEMO_RESULTS)/reports
+
 .PHONY: demo $(DEMO_STAGES)
 demo: $(DEMO_STAGES) ## the whole pipeline end to end on the embedded models (offline, CPU)
 	@echo "demo: all stages finished ($(DEMO_STAGES))"
@@ -103,21 +109,21 @@ demo-actions: setup
 
 # A scored session on the dry-run robot with the scripted policy (one malformed text, one clipped step): the
 # operator's answers come from a pipe (success + note, then failure); then progress and the CSV export.
-DEMO_ROBOT_DB := results/robot/demo-trials.sqlite
+DEMO_ROBOT_DB := $(DEMO_RESULTS)/robot/demo-trials.sqlite
 demo-robot: setup
 	rm -f $(DEMO_ROBOT_DB) $(DEMO_ROBOT_DB)-wal $(DEMO_ROBOT_DB)-shm
 	printf 's\ngrasped on the first try\nf\n\n' | $(CLI) robot-trials --task pickup --model scripted --robot dry-run \
 		--operator human --trials 2 --db $(DEMO_ROBOT_DB)
 	$(CLI) trials status --db $(DEMO_ROBOT_DB)
-	$(CLI) trials export --db $(DEMO_ROBOT_DB) --out results/robot/demo-trials.csv
+	$(CLI) trials export --db $(DEMO_ROBOT_DB) --out $(DEMO_RESULTS)/robot/demo-trials.csv
 
-# Last stage: regenerate reports/ from whatever the stages before it wrote under results/.
+# Last stage: the demo's report (results/demo/reports/) from what the stages before it measured (results/demo/).
 demo-reports: $(VENV)/.stamp-reports
 	$(CLI) report
 # The simulated WidowX 250S: the scripted oracle on 3 seeded trials of every task (GIF per trial), then the speed.
 demo-sim: setup-all
-	rm -rf results/demo/sim
-	$(CLI) sim oracle --trials 3 --require 0.9 --out results/demo/sim
+	rm -rf $(DEMO_RESULTS)/sim
+	$(CLI) sim oracle --trials 3 --require 0.9 --out $(DEMO_RESULTS)/sim
 	$(CLI) sim bench --trials 1 --frames 10
 # D_lan from a raw-layout BridgeData V2 fixture (22 good + 2 corrupt trajectories), offline rules annotator.
 demo-data: setup
@@ -148,11 +154,11 @@ demo-vqa: $(VENV)/.stamp-vqa $(VENV)/.stamp-train
 demo-policy: setup-all
 	$(CLI) bench policy --model gemma3-270m-vlm2vla --cycles 2 --data $(DATA) --no-progress
 	$(CLI) robot-trials --task pickup --model gemma3-270m-vlm2vla --robot sim --operator auto --trials 2 \
-		--db results/robot/trials.sqlite
-	$(CLI) trials export --db results/robot/trials.sqlite
+		--db $(DEMO_RESULTS)/robot/trials.sqlite
+	$(CLI) trials export --db $(DEMO_RESULTS)/robot/trials.sqlite
 
 # Fig. 3 on the embedded Gemma-3-270M: how likely the demo's held-out actions are, verbalized vs least-likely tokens
-# (CSV + density plot under results/mechanism/; a couple of minutes on a CPU).
+# (CSV + density plot under results/demo/mechanism/; a couple of minutes on a CPU).
 demo-logprob: setup-all
 	$(CLI) logprob --model gemma3-270m --data $(DATA)
 

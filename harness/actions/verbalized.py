@@ -8,7 +8,9 @@ The gripper phrase appears on the first step and wherever the gripper changes; a
 gripper as it is. A step with neither motion nor gripper change is `stay`. Encoding then decoding is exact at the
 codec's resolution (0.1 cm). The parser accepts what a language model plausibly writes (case, spacing, cm/mm/
 centimeters, back/backward, any axis order, "by", a trailing period, one step per line, numbered or bulleted steps)
-and raises `ActionParseError` for anything else.
+and raises `ActionParseError` for anything else. Numbers are ASCII digits only: a Unicode digit class would also
+take full-width ("４.２") or mathematical ("𝟒") digits, which no canonical text contains; they are refused, not
+normalised.
 """
 
 from __future__ import annotations
@@ -43,13 +45,13 @@ MAX_CM = Decimal(1000)  # larger numbers are not a plausible end-effector step; 
 
 _DIR = "|".join(sorted(_DIRECTION_WORDS, key=len, reverse=True))
 _UNIT = "|".join(sorted(_UNITS_PER_CM, key=len, reverse=True))
-_NUM = r"\+?\d+(?:\.\d+)?"
+_NUM = r"\+?[0-9]+(?:\.[0-9]+)?"  # ASCII digits only (the module doc says why)
 _MOVE_DIR_FIRST = re.compile(rf"^(?:move\s+)?(?P<dir>{_DIR})\s+(?:by\s+)?(?P<num>{_NUM})\s*(?P<unit>{_UNIT})$")
 _MOVE_NUM_FIRST = re.compile(rf"^(?:move\s+)?(?:by\s+)?(?P<num>{_NUM})\s*(?P<unit>{_UNIT})\s+(?P<dir>{_DIR})$")
 _GRIPPER = re.compile(r"^(?P<op>open|close)\s+(?:the\s+)?gripper$|^gripper\s+(?P<op2>open|close)$")
 _STAY = re.compile(r"^(?:stay|hold|stop|no movement|do nothing)$")
 # A list marker must not swallow the start of a number ("4.2 cm forward") or a sign ("-4.2 cm ...").
-_STEP_MARKER = re.compile(r"^\s*(?:step\s*\d+\s*[:.)-]?\s+|\d+\s*[.):](?!\d)\s*|[-*\u2022]\s+)", re.IGNORECASE)
+_STEP_MARKER = re.compile(r"^\s*(?:step\s*[0-9]+\s*[:.)-]?\s+|[0-9]+\s*[.):](?![0-9])\s*|[-*\u2022]\s+)", re.IGNORECASE)
 _STEP_SPLIT = re.compile(r"[;\n]")
 _PHRASE_SPLIT = re.compile(r",|\band\b|\bthen\b")
 

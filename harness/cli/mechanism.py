@@ -31,13 +31,14 @@ def logprob_cmd(
     """Fig. 3: the mean per-token log-probability of each held-out action under the model, teacher-forced after the
     same prompt and image, written as verbalized text and as the model's 10 least likely tokens. One CSV row per
     (example, representation) (harness.records.LogprobRow)."""
-    from harness.mechanism.logprob import logprob_path, logprob_rows
+    from harness.mechanism.logprob import logprob_path, logprob_rows, require_split
     from harness.models import ModelLoadError, load_model
     from harness.records import write_rows
     from harness.records.rows import LogprobRow
     from harness.specs import SpecError
 
     try:
+        require_split(data, split)  # before the model loads (minutes for a large one)
         loaded = load_model(model)
         rows = logprob_rows(loaded, data, split=split, limit=limit, include_end_of_turn=include_end_of_turn,
                             progress=progress)

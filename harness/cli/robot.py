@@ -29,6 +29,9 @@ trials_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                          help="The trial log (SQLite): progress per task x model, and CSV export for the reports.")
 
 DB_HELP = "Trial database (SQLite, WAL). Default: results/robot/trials.sqlite."
+# Exit status of robot-trials: 0 every trial scored, 1 a failure (hardware, software), 2 a bad argument,
+# UNFINISHED the session ended with trials still to run (operator quit, end of input, Ctrl-C): rerun to resume.
+UNFINISHED = 3
 
 
 def _sim(module: str, attr: str):
@@ -109,7 +112,8 @@ def robot_trials_cmd(
 ):
     """Run a scored trial session: per trial the scene to set up, the instruction, a live line per cycle, then a
     score (s/f/i/k + note) committed at once to the trial log. Rerunning the same command resumes at the first
-    unscored trial. Ctrl-C puts the arm in its sleep pose and asks whether to quit."""
+    unscored trial. Ctrl-C puts the arm in its sleep pose and asks whether to quit. Exit status: 0 every trial
+    scored, 1 failure, 2 bad argument, 3 the session ended with trials still to run (quit, end of input, Ctrl-C)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if operator not in OPERATORS:
         fail(f"--operator {operator!r}: choose one of {', '.join(OPERATORS)}", 2)
@@ -138,6 +142,8 @@ def robot_trials_cmd(
     except (ValueError, RuntimeError) as e:  # bad arguments (2); hardware or software missing/failing (1)
         fail(str(e), 2 if isinstance(e, ValueError) else 1)
     console.say(f"   trial log: {db if db is not None else default_db()} (session {summary.session_id})")
+    if summary.remaining:
+        raise typer.Exit(UNFINISHED)
 
 
 @trials_app.command("status")

@@ -77,11 +77,15 @@ def _check_against_kit(suite: VQASuiteSpec) -> None:
 
 
 def _print_rows(rows: list, run_dir: Path | None = None) -> None:
-    heads = [r for r in rows if r.metric == scores.HEADLINE]
+    from harness.records import CHANCE_MODEL
+
+    heads = [r for r in rows if r.metric == scores.HEADLINE and r.model != CHANCE_MODEL]
+    chance = {r.benchmark: r.score for r in rows if r.metric == scores.HEADLINE and r.model == CHANCE_MODEL}
     if heads:
-        typer.echo(f"{'benchmark':<22} {'label':<10} {'score':>10} {'scale':<6} {'n':>6}  judge")
+        typer.echo(f"{'benchmark':<22} {'label':<10} {'score':>10} {'chance':>10} {'scale':<6} {'n':>6}  judge")
     for r in heads:
-        typer.echo(f"{r.benchmark:<22} {r.label:<10} {r.score:>10.2f} {r.scale:<6} {r.n:>6}  {r.judge}")
+        at_chance = f"{chance[r.benchmark]:>10.2f}" if r.benchmark in chance else f"{'-':>10}"
+        typer.echo(f"{r.benchmark:<22} {r.label:<10} {r.score:>10.2f} {at_chance} {r.scale:<6} {r.n:>6}  {r.judge}")
     if run_dir is not None:
         typer.echo(f"run directory: {run_dir}")
 
@@ -99,8 +103,9 @@ def _print_retention(model: str, base: str | None, suite: str) -> None:
         return
     typer.echo(f"retention of {model} vs {base} ({suite}):")
     for t in table:
-        pct = "n/a (base scored 0)" if t.retention_pct is None else f"{t.retention_pct:.1f} %"
-        typer.echo(f"  {t.label:<10} {t.model_score:>10.2f} / {t.base_score:>10.2f}  {pct}")
+        pct = "n/a (base at or below chance)" if t.retention_pct is None else f"{t.retention_pct:.1f} %"
+        chance = "" if t.chance_score is None else f"  (chance {t.chance_score:.2f})"
+        typer.echo(f"  {t.label:<10} {t.model_score:>10.2f} / {t.base_score:>10.2f}  {pct}{chance}")
 
 
 @app.callback(invoke_without_command=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.data.dlan import shard_paths
 from harness.mechanism.scoring import token_logprobs
 from harness.models.loaded import IGNORE_INDEX
 from harness.paths import results_dir
@@ -31,6 +32,19 @@ REPRESENTATIONS = ("verbalized", "least_likely")
 
 def logprob_path(model: str) -> Path:
     return results_dir() / "mechanism" / f"logprob_{model}.csv"
+
+
+def require_split(data_dir: str | Path, split: str) -> None:
+    """Fail before any model loads, naming the empty split and the flag that picks another: a small D_lan build
+    can have train shards and no held-out episode at all (its held-out split is a hashed ~10 % of episodes)."""
+    if shard_paths(data_dir, split):
+        return
+    present = sorted({p.name.split("-", 1)[0] for p in shard_paths(data_dir)})
+    if not present:
+        raise FileNotFoundError(f"{data_dir}: no D_lan shards under data/ (build one with `vlm2vla data build`)")
+    raise FileNotFoundError(f"{data_dir}: the D_lan split {split!r} is empty (no data/{split}-*.parquet; this D_lan "
+                            f"has {', '.join(present)}); score another split with --split {present[0]}, or build a "
+                            "D_lan with more episodes (the held-out split is data spec heldout_fraction of them)")
 
 
 def action_items(data_dir: str | Path, representation: str, tokens: LeastLikelyTokens | None = None, *,
@@ -74,6 +88,7 @@ def logprob_rows(loaded: LoadedModel, data_dir: str | Path, *, model_name: str |
     if "least_likely" in representations and tokens is None:
         tokens = loaded.least_likely_tokens()
     name = model_name or loaded.spec.name
+    require_split(data_dir, split)
     work = [(rep, item) for rep in representations
             for item in action_items(data_dir, rep, tokens, split=split, limit=limit)]
     if not work:

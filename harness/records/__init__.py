@@ -6,6 +6,7 @@ torch or hardware code, so a laptop without the heavy extras can regenerate ever
 
 from harness.records.io import append_rows, read_rows, write_rows
 from harness.records.rows import (
+    CHANCE_MODEL,
     ForgettingRow,
     LogprobRow,
     PolicyBenchRow,
@@ -15,6 +16,6 @@ from harness.records.rows import (
 )
 
 __all__ = [
-    "ForgettingRow", "LogprobRow", "PolicyBenchRow", "TrainLogRow", "TrialRow", "VQAScoreRow", "append_rows",
+    "CHANCE_MODEL", "ForgettingRow", "LogprobRow", "PolicyBenchRow", "TrainLogRow", "TrialRow", "VQAScoreRow", "append_rows",
     "read_rows", "write_rows",
 ]

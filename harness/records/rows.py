@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The `model` of VQA rows that score a constant answer (every question answered the same, e.g. "Yes"): VLMEvalKit
+# scores a prediction file of that answer beside each model's, so every reading has its chance level next to it.
+CHANCE_MODEL = "chance"
+
 
 @dataclass
 class VQAScoreRow:

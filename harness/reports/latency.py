@@ -32,16 +32,20 @@ def _groups(rows: list[PolicyBenchRow]) -> dict[tuple[str, str], list[PolicyBenc
     return dict(sorted(groups.items(), key=lambda kv: (model_key(kv[0][0]), order_key(VARIANT_ORDER, kv[0][1]))))
 
 
+def _malformed_pct(group: list[PolicyBenchRow]) -> float:
+    return 100.0 * sum(r.malformed for r in group) / len(group)
+
+
 def latency_table(rows: list[PolicyBenchRow], paper: list[PaperLatencyRow]) -> Table:
     columns = [Column("source", "Source"), Column("model", "Model"), Column("variant", "Variant"),
-               Column("cycles", "Cycles", align="r"), Column("median_s", "Median s", "{:.3f}", "r"),
+               Column("cycles", "Cycles", align="r"), Column("malformed_pct", "Malformed %", "{:.1f}", "r"),
+               Column("median_s", "Median s", "{:.3f}", "r"),
                Column("mean_s", "Mean s", "{:.3f}", "r"), Column("std_s", "Std s", "{:.3f}", "r"),
                Column("q25_s", "Q1 s", "{:.3f}", "r"), Column("q75_s", "Q3 s", "{:.3f}", "r"),
                Column("min_s", "Min s", "{:.3f}", "r"), Column("max_s", "Max s", "{:.3f}", "r"),
                Column("forward_passes", "Fwd passes", "{:.1f}", "r"),
                Column("prefill_tokens", "Prefill tok.", "{:.0f}", "r"),
                Column("generated_tokens", "Gen. tok.", "{:.1f}", "r"),
-               Column("malformed_pct", "Malformed %", "{:.1f}", "r"),
                Column("median_vs_baseline", "Median ×base", "{:.2f}", "r"),
                Column("passes_vs_baseline", "Passes ×base", "{:.2f}", "r")]
     out = []
@@ -56,15 +60,16 @@ def latency_table(rows: list[PolicyBenchRow], paper: list[PaperLatencyRow]) -> T
             base_passes = statistics.fmean(r.forward_passes for r in base)
             ratio_median = d.median / base_median if base_median else None
             ratio_passes = passes / base_passes if base_passes else None
-        out.append([OURS, model, variant, d.n, d.median, d.mean, d.std, d.q25, d.q75, d.min, d.max, passes,
-                    statistics.fmean(r.prefill_tokens for r in group),
-                    statistics.fmean(r.generated_tokens for r in group),
-                    100.0 * sum(r.malformed for r in group) / d.n, ratio_median, ratio_passes])
+        out.append([OURS, model, variant, d.n, _malformed_pct(group), d.median, d.mean, d.std, d.q25, d.q75, d.min,
+                    d.max, passes, statistics.fmean(r.prefill_tokens for r in group),
+                    statistics.fmean(r.generated_tokens for r in group), ratio_median, ratio_passes])
     for p in sorted(paper, key=lambda p: model_key(p.model)):
-        out.append([PAPER_LABEL, p.model, p.hardware, p.n_cycles, p.median_s, p.mean_s, p.std_s, p.q25_s, p.q75_s,
-                    p.min_s, p.max_s, None, None, None, None, None, None])
+        out.append([PAPER_LABEL, p.model, p.hardware, p.n_cycles, None, p.median_s, p.mean_s, p.std_s, p.q25_s, p.q75_s,
+                    p.min_s, p.max_s, None, None, None, None, None])
     notes = ["Per-cycle wall time; Q1/Q3 are the 25th/75th percentiles (numpy, linear interpolation), std is the "
              "sample standard deviation. ×base = this variant / the baseline of the same model in the same run.",
+             "Malformed % = cycles whose action text did not parse (nothing moved): a fast variant that is mostly "
+             "malformed is not a usable policy, so read its times with that rate.",
              f"Rows with source {PAPER_LABEL}: {PAPER_CITATION}, measured on other hardware (variant = the GPU); "
              "reference only."]
     return Table("latency", "Policy latency per action cycle", columns, out, notes)
@@ -87,7 +92,8 @@ def readings(rows: list[PolicyBenchRow], paper: list[PaperLatencyRow]) -> list[s
                 bp = statistics.fmean(r.forward_passes for r in base)
                 vp = statistics.fmean(r.forward_passes for r in group)
                 if bd.median and bp:
-                    text += f"; {d.median / bd.median:.2f}× the baseline median, {vp / bp:.2f}× its forward passes"
+                    text += (f"; {d.median / bd.median:.2f}× the baseline median, {vp / bp:.2f}× its forward passes "
+                             f"(the baseline malformed {_malformed_pct(base):.0f}% of its cycles)")
             parts.append(text)
         lines.append(f"ours: {model}: " + "; ".join(parts))
     for p in paper:
@@ -108,13 +114,15 @@ def latency_figure(rows: list[PolicyBenchRow]):
         data = [[r.wall_s for r in groups[(model, v)]] for v in present]
         parts = ax.boxplot(data, patch_artist=True, widths=0.6, medianprops={"color": "0.1"},
                            flierprops={"markersize": 3})
-        ax.set_xticks(range(1, len(present) + 1), present)
+        ax.set_xticks(range(1, len(present) + 1),
+                      [f"{v}\n{_malformed_pct(groups[(model, v)]):.0f}% malformed" for v in present])
         for patch, v in zip(parts["boxes"], present, strict=True):
             patch.set_facecolor(colours[v])
         ax.set_title(model)
         ax.set_ylabel("wall time per cycle (s)")
         ax.set_ylim(bottom=0)
-    fig.suptitle("Policy latency per action cycle\n(box: median and IQR; whiskers: 1.5 IQR)")
+    fig.suptitle("Policy latency per action cycle, with each variant's malformed-output rate\n"
+                 "(box: median and IQR; whiskers: 1.5 IQR)")
     return fig
 
 

@@ -8,6 +8,10 @@ Headline metric per (model, suite, benchmark), from the newest run of that tripl
 Scales: "%" as is; "/1000" (OCRBench) and any "/100" or "/1" are converted to a percentage, because the paper
 prints OCRBench as a percentage (75.0 = 750/1000); "/2800" (MME) stays a raw sum. Retention % = score / base score
 × 100 within one source and suite, where the base is the untuned spec with the same checkpoint (`naming.base_model`).
+
+Chance: rows of the model `chance` are VLMEvalKit's score of a constant answer ("Yes", "A", "yes") on the same
+benchmark (`harness.vqa.runner`). Every table, reading and panel shows it beside the models; a base that scores at
+or below it has nothing to retain, so no retention is computed there (700/2800 on MME is answering "Yes" to all).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from harness.records import VQAScoreRow
+from harness.records import CHANCE_MODEL, VQAScoreRow
 from harness.reports.entry import OURS, Context, Entry
 from harness.reports.figure import PAPER_ALPHA, PAPER_HATCH, model_palette, new_figure, style
 from harness.reports.inputs import load
@@ -26,6 +30,7 @@ from harness.reports.paper import PAPER_CITATION, PAPER_LABEL, PaperVQARow, load
 from harness.reports.table import Column, Table
 
 HEADLINE_NAMES = ("overall", "final score", "total")
+CHANCE_COLOUR = "#b2182b"
 PRODUCE = "run `make vqa MODEL=<model> SUITE=paper|embedded` (writes results/vqa/scores.csv)"
 
 
@@ -102,24 +107,37 @@ def paper_scores(rows: list[PaperVQARow]) -> list[Score]:
             for r in rows]
 
 
-def retention(scores: list[Score]) -> dict[Score, tuple[str, float | None]]:
-    """score -> (base model, retention %) for fine-tuned models whose base was measured in the same place."""
+Chance = dict[tuple[str, str], Score]  # (suite, benchmark label) -> the constant answer's score (ours)
+
+
+def split_chance(scores: list[Score]) -> tuple[list[Score], Chance]:
+    """(the models' scores, the constant answer's score per suite and benchmark)."""
+    chance = {(s.suite, s.label): s for s in scores if s.model == CHANCE_MODEL and s.source == OURS}
+    return [s for s in scores if s.model != CHANCE_MODEL], chance
+
+
+def retention(scores: list[Score], chance: Chance | None = None) -> dict[Score, tuple[str, float | None]]:
+    """score -> (base model, retention %) for fine-tuned models whose base was measured in the same place; the
+    retention is None where the base scored 0 or at or below the constant answer."""
     index = {(s.source, s.suite, s.label, s.model): s for s in scores}
+    chance = chance or {}
     out = {}
     for s in scores:
         base = base_model(s.model)
         ref = index.get((s.source, s.suite, s.label, base)) if base else None
         if ref is not None:
-            out[s] = (base, s.value / ref.value * 100.0 if ref.value else None)
+            floor = chance[(s.suite, s.label)].value if (s.suite, s.label) in chance else 0.0
+            out[s] = (base, s.value / ref.value * 100.0 if ref.value > floor else None)
     return out
 
 
-def vqa_table(scores: list[Score], ret: dict[Score, tuple[str, float | None]]) -> Table:
+def vqa_table(scores: list[Score], ret: dict[Score, tuple[str, float | None]], chance: Chance) -> Table:
     index = {(s.source, s.suite, s.label, s.model): s for s in scores}
     rows_keys = sorted({(s.suite, s.label) for s in scores},
                        key=lambda k: (k[0] != PAPER_SUITE, k[0], benchmark_key(k[0], k[1])))
     models = sorted({s.model for s in scores}, key=model_key)
-    columns = [Column("suite", "Suite"), Column("benchmark", "Benchmark"), Column("unit", "Unit")]
+    columns = [Column("suite", "Suite"), Column("benchmark", "Benchmark"), Column("unit", "Unit"),
+               Column("chance", "Chance", "{:.1f}", "r")]
     getters = []
     for model in models:
         for source in (OURS, PAPER_LABEL):
@@ -136,7 +154,8 @@ def vqa_table(scores: list[Score], ret: dict[Score, tuple[str, float | None]]) -
     rows = []
     for suite, label in rows_keys:
         units = {s.unit for s in scores if (s.suite, s.label) == (suite, label)}
-        row = [suite, label, "/".join(sorted(units))]
+        floor = chance.get((suite, label))
+        row = [suite, label, "/".join(sorted(units)), floor.value if floor else None]
         for source, model, what in getters:
             s = index.get((source, suite, label, model))
             if s is None:
@@ -149,40 +168,69 @@ def vqa_table(scores: list[Score], ret: dict[Score, tuple[str, float | None]]) -
     notes = [f"Columns marked [paper] are the published numbers of {PAPER_CITATION}; the others are ours.",
              "OCRBench is shown as a percentage (score out of 1000 / 10), as the paper prints it; MME is "
              "perception + reasoning out of 2800.",
-             "ret. % = score / score of the untuned base with the same checkpoint × 100 (same source and suite)."]
+             "Chance = VLMEvalKit's score of a constant answer (\"Yes\" to yes/no, \"A\" to multiple choice, "
+             "\"yes\" to open questions) on the same benchmark; — where it was not measured.",
+             "ret. % = score / score of the untuned base with the same checkpoint × 100 (same source and suite); "
+             "not computed where the base scored at or below chance."]
     return Table("vqa", "VQA scores and retention vs the base model", columns, rows, notes)
 
 
-def readings(scores: list[Score], ret: dict[Score, tuple[str, float | None]]) -> list[str]:
+def _chance_text(mine: list[Score], chance: Chance) -> str:
+    keys = sorted({(s.suite, s.label) for s in mine}, key=lambda k: (k[0], benchmark_key(k[0], k[1])))
+    measured = [f"{label} {chance[(suite, label)].value:.4g}{_unit(chance[(suite, label)].unit)}"
+                for suite, label in keys if (suite, label) in chance]
+    unmeasured = [label for suite, label in keys if (suite, label) not in chance]
+    parts = [f"chance (constant answer): {', '.join(measured)}"] if measured else []
+    if unmeasured:
+        parts.append(f"chance not measured for {', '.join(unmeasured)}")
+    return "; ".join(parts)
+
+
+def _unit(unit: str) -> str:
+    return "%" if unit == "%" else unit
+
+
+def readings(scores: list[Score], ret: dict[Score, tuple[str, float | None]], chance: Chance | None = None) -> list[str]:
+    chance = chance or {}
     lines = []
     for source in (OURS, PAPER_LABEL):
         mine = [s for s in scores if s.source == source]
         if not mine:
             continue
         derived = defaultdict(list)
-        undefined = defaultdict(list)  # benchmarks where the base scored 0: no retention to compute
+        undefined = defaultdict(list)  # benchmarks where the base scored 0 or at/below chance: no retention
         for s in mine:
             if s in ret and ret[s][1] is not None:
                 derived[(s.suite, s.model, ret[s][0])].append((ret[s][1], s.label))
             elif s in ret:
                 undefined[(s.suite, s.model, ret[s][0])].append(s.label)
-        for (suite, model, base), values in sorted(derived.items(), key=lambda kv: (kv[0][0], model_key(kv[0][1]))):
-            lo, hi = min(values), max(values)
-            mean = statistics.fmean(v for v, _ in values)
-            left = undefined.get((suite, model, base), [])
-            lines.append(f"{source} (suite {suite}): {model} retains {lo[0]:.0f}–{hi[0]:.0f}% of {base}'s score "
-                         f"over {len(values)} benchmark(s) (mean {mean:.0f}%; lowest {lo[1]} {lo[0]:.0f}%, "
-                         f"highest {hi[1]} {hi[0]:.0f}%)"
-                         + (f"; no retention where {base} scored 0: {', '.join(sorted(left))}" if left else ""))
-        if not derived:
+        for key in sorted(set(derived) | set(undefined), key=lambda k: (k[0], model_key(k[1]))):
+            suite, model, base = key
+            values, left = derived.get(key, []), undefined.get(key, [])
+            if len(values) > 1:
+                lo, hi = min(values), max(values)
+                mean = statistics.fmean(v for v, _ in values)
+                text = (f"{model} retains {lo[0]:.0f}–{hi[0]:.0f}% of {base}'s score over {len(values)} benchmarks "
+                        f"(mean {mean:.0f}%; lowest {lo[1]} {lo[0]:.0f}%, highest {hi[1]} {hi[0]:.0f}%)")
+            elif values:
+                text = f"{model} retains {values[0][0]:.0f}% of {base}'s score on {values[0][1]} (one benchmark)"
+            else:
+                text = f"{model}: no retention vs {base}"
+            if left:
+                text += f"; no retention where {base} scored at or below chance (or 0): {', '.join(sorted(left))}"
+            suite_mine = [s for s in mine if s.suite == suite]
+            extra = _chance_text(suite_mine, chance)
+            lines.append(f"{source} (suite {suite}): {text}" + (f"; {extra}" if extra else ""))
+        if not derived and not undefined:
             suites = sorted({s.suite for s in mine})
             models = sorted({s.model for s in mine}, key=model_key)
+            extra = _chance_text(mine, chance)
             lines.append(f"{source}: {len(models)} model(s) ({', '.join(models)}) on suite(s) {', '.join(suites)}; "
-                         "no fine-tuned model with its base measured, so no retention")
+                         "no fine-tuned model with its base measured, so no retention" + (f"; {extra}" if extra else ""))
     return lines
 
 
-def vqa_figure(scores: list[Score], ret: dict[Score, tuple[str, float | None]]):
+def vqa_figure(scores: list[Score], ret: dict[Score, tuple[str, float | None]], chance: Chance):
     facets = sorted({(s.suite, s.label) for s in scores},
                     key=lambda k: (k[0] != PAPER_SUITE, k[0], benchmark_key(k[0], k[1])))
     models = sorted({s.model for s in scores}, key=model_key)
@@ -214,6 +262,9 @@ def vqa_figure(scores: list[Score], ret: dict[Score, tuple[str, float | None]]):
                 ref = index.get((source, suite, label, base))
                 if ref is not None:
                     ax.axhline(ref.value, color="0.2", linestyle=ls, linewidth=1.0)
+        if (suite, label) in chance:
+            ax.axhline(chance[(suite, label)].value, color=CHANCE_COLOUR, linestyle="-.", linewidth=1.0)
+        ax.set_ylim(bottom=0)  # scores are never negative, also when every bar is 0
         units = sorted({s.unit for s in scores if (s.suite, s.label) == (suite, label)})
         ax.set_title(label if suite == PAPER_SUITE else f"{label} ({suite})")
         ax.set_ylabel("/".join(units))
@@ -221,12 +272,12 @@ def vqa_figure(scores: list[Score], ret: dict[Score, tuple[str, float | None]]):
         ax.set_xlim(-0.6, len(present) - 0.4)
     for ax in list(axes.flat)[len(facets):]:
         ax.set_axis_off()
-    _legend(fig, scores, ret)
-    fig.suptitle("VQA scores per benchmark; horizontal lines mark the untuned base model")
+    _legend(fig, scores, ret, bool(chance))
+    fig.suptitle("VQA scores per benchmark; horizontal lines mark the untuned base model and chance")
     return fig
 
 
-def _legend(fig, scores: list[Score], ret) -> None:
+def _legend(fig, scores: list[Score], ret, chance: bool) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -241,6 +292,8 @@ def _legend(fig, scores: list[Score], ret) -> None:
         bases = sorted({ret[s][0] for s in ret if s.source == source})
         for base in bases:
             handles.append(Line2D([], [], color="0.2", linestyle=ls, label=f"{base} ({source})"))
+    if chance:
+        handles.append(Line2D([], [], color=CHANCE_COLOUR, linestyle="-.", label="chance (constant answer)"))
     fig.legend(handles=handles, loc="outside lower center", ncols=max(1, len(handles)), fontsize="small")
 
 
@@ -248,6 +301,7 @@ def build(ctx: Context) -> list[Entry]:
     ours = load(ctx.results, "vqa/scores.csv", VQAScoreRow, label="VQA scores", produce=PRODUCE)
     paper = load_paper(ctx.paper, "vqa.csv", PaperVQARow)
     scores, problems, superseded = our_scores(ours.rows)
+    scores, chance = split_chance(scores)
     problems = ours.problems + problems + paper.problems
     scores += paper_scores(paper.rows)
     missing = [m for m in (ours.missing, paper.missing) if m]
@@ -258,14 +312,14 @@ def build(ctx: Context) -> list[Entry]:
                    missing=list(missing))
     if not scores:
         return [table, figure]
-    ret = retention(scores)
-    t = vqa_table(scores, ret)
+    ret = retention(scores, chance)
+    t = vqa_table(scores, ret, chance)
     if superseded:
         t.notes.append(f"{superseded} row(s) of older runs superseded by a newer run of the same model, suite "
                        "and benchmark.")
     table.files = ctx.write_table(t)
-    table.reading = readings(scores, ret)
+    table.reading = readings(scores, ret, chance)
     with style():
-        figure.files = ctx.write_figure(vqa_figure(scores, ret), "vqa")
+        figure.files = ctx.write_figure(vqa_figure(scores, ret, chance), "vqa")
     figure.reading = table.reading[:1]
     return [table, figure]

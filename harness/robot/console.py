@@ -1,9 +1,11 @@
 """The operator console: plain terminal I/O (works over ssh, a pty or a pipe), one prompt at a time.
 
 Every answer is a line (a letter or the word, then Enter); anything else re-prompts - a bad keystroke never crashes
-the session or records a wrong score. While a trial runs on a terminal, `x` + Enter stops it early (the current
-step finishes). End of input (Ctrl-D, a closed pipe) raises `OperatorQuit`: the session stops safely, as if the
-operator had chosen to quit.
+the session or records a wrong score. Bytes that are not UTF-8 are read as U+FFFD whatever the locale (a strict
+decoder would raise, the C locale's surrogates cannot be stored): such a line is not an answer, and in a note it is
+stored as it reads. While a trial runs on a terminal, `x` + Enter stops it early (the current step finishes). End of
+input (Ctrl-D, a closed pipe) at a question raises `OperatorQuit`: the session stops safely, as if the operator had
+chosen to quit. The note is optional: end of input there, or Ctrl-C, leaves it empty and the score stands.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from typing import TextIO
 
 from harness.policy.base import Decision, Observation, Validator
 from harness.robot.backend import SceneSetup
+from harness.robot.triallog import safe_text
 
 SCORES = {"s": "success", "f": "failure", "i": "invalid", "k": "skip"}
+NOTE_MAX = 2000  # characters kept of a note (a pasted log is not a note)
+ECHO_MAX = 40  # characters of a refused answer shown back
 
 
 class OperatorQuit(Exception):
@@ -29,6 +34,10 @@ class OperatorConsole:
         self.stdout = stdout if stdout is not None else sys.stdout
         self.poll_stop = self._isatty() if poll_stop is None else poll_stop
         self._stop = False
+        self.closed = False  # input ended: no question can be answered any more
+        self.pause_requested = False  # Ctrl-C at the note prompt: pause once the score is recorded
+        for stream in (self.stdin, self.stdout):
+            _tolerate_bad_bytes(stream)
 
     def _isatty(self) -> bool:
         try:
@@ -85,10 +94,16 @@ class OperatorConsole:
 
     # ---------------------------------------------------------------- input
     def _readline(self) -> str:
-        line = self.stdin.readline()
-        if line == "":
+        if self.closed:
             raise OperatorQuit("input closed")
-        return line.strip()
+        try:
+            line = self.stdin.readline()
+        except UnicodeDecodeError:  # a stream that could not be told to replace bad bytes: an unreadable line
+            return "\ufffd"
+        if line == "":
+            self.closed = True
+            raise OperatorQuit("input closed")
+        return safe_text(line).strip()
 
     def ask(self, prompt: str, choices: Mapping[str, str]) -> str:
         """Ask until the answer is one of `choices` (key letter or its word); return the word."""
@@ -102,13 +117,26 @@ class OperatorConsole:
             if answer in words:
                 return words[answer]
             options = ", ".join(f"{k} = {w}" for k, w in choices.items())
-            self.say(f"   '{answer}' is not an answer here; type one of: {options}")
+            shown = answer if len(answer) <= ECHO_MAX else answer[:ECHO_MAX] + "..."
+            self.say(f"   '{shown}' is not an answer here; type one of: {options}")
 
     def ask_score(self) -> tuple[str, str]:
+        """The outcome, then an optional note. Once the outcome is given it stands: end of input at the note
+        prompt means no note; Ctrl-C there means no note and a pause after the score is recorded."""
         outcome = self.ask("score: [s]uccess [f]ailure [i]nvalid (redo later) s[k]ip > ", SCORES)
         self.stdout.write("note (Enter for none) > ")
         self.stdout.flush()
-        note = self._readline()
+        try:
+            note = self._readline()
+        except OperatorQuit:
+            note = ""
+            self.say("")
+        except KeyboardInterrupt:
+            note, self.pause_requested = "", True
+            self.say("")
+        if len(note) > NOTE_MAX:
+            note = note[:NOTE_MAX]
+            self.say(f"   (note cut to its first {NOTE_MAX} characters)")
         return outcome, note
 
     def ask_quit(self) -> bool:
@@ -142,6 +170,17 @@ class OperatorConsole:
         except (OSError, ValueError):
             pass
         return self._stop
+
+
+def _tolerate_bad_bytes(stream: TextIO) -> None:
+    """Make a text stream replace bytes its encoding cannot handle instead of raising (a no-op for in-memory
+    streams); a strict locale would otherwise end the session on a stray byte."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if callable(reconfigure):
+        try:
+            reconfigure(errors="replace")
+        except (ValueError, OSError):
+            pass
 
 
 class OperatorValidator(Validator):

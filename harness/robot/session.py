@@ -8,7 +8,9 @@
     reveal which label was which model
 
 Ctrl-C anywhere puts the arm in its sleep pose and asks whether to quit; an interrupted trial is not scored: going
-on runs it again from its start, quitting leaves it for the next run. Nothing but a given score is ever written.
+on runs it again from its start, quitting leaves it for the next run. Nothing but a given score is ever written,
+and a given score is always written (Ctrl-C or end of input at the note prompt keeps it, with no note). Once the
+operator's input has ended no further trial is started: nobody could score it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class SessionSummary:
     plan: BlindPlan
     scored: int = 0  # scores given in this session (final or invalid)
     end_reason: str = "complete"  # complete | operator_quit
+    remaining: int = 0  # trials still to run when the session ended
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> outcome -> count (this session)
 
 
@@ -135,10 +138,10 @@ class Session:
             raise
         finally:
             self.log.end_session(self.session_id, summary.end_reason)
-        remaining = len(self._pending())
+        summary.remaining = len(self._pending())
         self.console.say("")
         self.console.say(f"== session {self.session_id} {summary.end_reason}: {summary.scored} score(s) recorded, "
-                         f"{remaining} trial(s) still to run")
+                         f"{summary.remaining} trial(s) still to run")
         self.console.say(f"   blind labels: {self.plan.reveal()}")
         for model, counts in summary.outcomes.items():
             self.console.say(f"   {model}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
@@ -149,6 +152,8 @@ class Session:
         c, scene = self.cfg, self.scenes[k]
         label = self.plan.labels[model]
         note = ""
+        if c.operator == "human" and self.console.closed:
+            raise OperatorQuit("input closed")
         while True:
             self.console.trial_header(k, c.trials, label, self._progress(), scene, c.task.success_text,  # type: ignore[arg-type]
                                       note)
@@ -182,6 +187,9 @@ class Session:
         self.console.say(f"   recorded: trial {k + 1} {label} = {outcome}"
                          + (f" (attempt {rec.attempt})" if rec.attempt > 1 else "")
                          + (" - it will be run again" if outcome == "invalid" else ""))
+        if self.console.pause_requested:  # Ctrl-C at the note prompt: the score is in, now pause
+            self.console.pause_requested = False
+            self._pause()
 
     def _run(self, model: str, scene: SceneSetup, k: int) -> TrialResult:
         policy = self.policy_for(model)

@@ -14,6 +14,7 @@ Resume: the trials still to run are those without a final outcome, per (task, mo
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -35,6 +36,15 @@ def default_db() -> Path:
 
 def default_csv() -> Path:
     return results_dir() / "robot" / "trials.csv"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD. Under a C/POSIX locale Python reads undecodable input
+    bytes as surrogates, which SQLite (and a strict terminal) cannot encode: a typed note must never lose a score."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def now_iso() -> str:
@@ -102,6 +112,10 @@ CREATE TABLE IF NOT EXISTS trials (
 CREATE UNIQUE INDEX IF NOT EXISTS one_final_score ON trials (task, model, schedule_seed, trial_index)
     WHERE outcome IN ({", ".join(repr(o) for o in FINAL)});
 """
+
+
+def _stored(value: object) -> object:
+    return safe_text(value) if isinstance(value, str) else value
 
 
 class DuplicateScoreError(RuntimeError):
@@ -192,7 +206,8 @@ class TrialLog:
                              "trial_index=?", key).fetchone()[0]
             rec.attempt = (last or 0) + 1
             rec.scored_at = rec.scored_at or now_iso()
-            values = [json.dumps(getattr(rec, c_)) if c_ in _JSON_FIELDS else getattr(rec, c_) for c_ in _COLUMNS]
+            values = [json.dumps(getattr(rec, c_)) if c_ in _JSON_FIELDS else _stored(getattr(rec, c_))
+                      for c_ in _COLUMNS]
             c.execute(f"INSERT INTO trials ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", values)
         return rec
 

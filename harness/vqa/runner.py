@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,17 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from harness.paths import REPO_ROOT, results_dir
-from harness.records import VQAScoreRow, append_rows, read_rows
+from harness.records import CHANCE_MODEL, VQAScoreRow, append_rows, read_rows
 from harness.specs.vqa import BenchmarkSpec, VQASuiteSpec
 from harness.vqa import kit
 from harness.vqa.judge import Judge
 
 kit.load()
 import vlmeval.dataset as vlm_datasets  # noqa: E402
+from vlmeval.smp import dump as vlm_dump  # noqa: E402
+from vlmeval.smp import load as vlm_load  # noqa: E402
 
 from harness.vqa.adapter import Generator, HarnessVLM, register  # noqa: E402
-from harness.vqa.predict import checkpoint_file, predict  # noqa: E402
-from harness.vqa.scores import Scored, flatten, rows_for  # noqa: E402
+from harness.vqa.predict import checkpoint_file, predict, prediction_file  # noqa: E402
+from harness.vqa.scores import Scored, constant_answer, flatten, rows_for  # noqa: E402
 
 
 class RunError(RuntimeError):
@@ -153,6 +156,19 @@ def _already_scored(csv: Path, run_dir: Path) -> set[str]:
     return {r.benchmark for r in read_rows(csv, VQAScoreRow) if r.run_dir == rel}
 
 
+def constant_predictions(ds: Any, dataset: str, pred: Path, bench_dir: Path) -> Path:
+    """The model's prediction file with every answer replaced by the constant answer (`scores.constant_answer`),
+    in `bench_dir/chance/`, for VLMEvalKit to score exactly as it scores the model: the chance level beside it."""
+    out_dir = bench_dir / CHANCE_MODEL
+    shutil.rmtree(out_dir, ignore_errors=True)  # an unfinished earlier evaluation must not be reused
+    out_dir.mkdir(parents=True)
+    data = vlm_load(str(pred))
+    data["prediction"] = constant_answer(getattr(ds, "TYPE", ""))
+    out = prediction_file(out_dir, CHANCE_MODEL, dataset)
+    vlm_dump(data, str(out))
+    return out
+
+
 @dataclass
 class RunResult:
     run_dir: Path
@@ -182,10 +198,12 @@ def run(generator: Generator, cfg: RunConfig, run_dir: Path, *, progress: bool =
             pred = predict(model, ds, bench_dir, cfg.model, batch_size=cfg.batch_size, progress=progress,
                            on_batch=on_batch)
             _clear_evaluation(bench_dir, {pred, checkpoint_file(bench_dir, cfg.model, b.dataset)})
-            result = ds.evaluate(str(pred), **cfg.judge.evaluate_kwargs())
-            scored = Scored(b, flatten(result, percent=getattr(ds, "TYPE", "") == "MCQ"), n=len(ds.data))
-            new = rows_for(scored, model=cfg.model, suite=cfg.suite.name, judge=cfg.judge.label,
-                           date=datetime.now(UTC).isoformat(timespec="seconds"), git_sha=sha, run_dir=rel)
+            new = []
+            for name, file in ((cfg.model, pred), (CHANCE_MODEL, constant_predictions(ds, b.dataset, pred, bench_dir))):
+                result = ds.evaluate(str(file), **cfg.judge.evaluate_kwargs())
+                scored = Scored(b, flatten(result, percent=getattr(ds, "TYPE", "") == "MCQ"), n=len(ds.data))
+                new += rows_for(scored, model=name, suite=cfg.suite.name, judge=cfg.judge.label,
+                                date=datetime.now(UTC).isoformat(timespec="seconds"), git_sha=sha, run_dir=rel)
             append_rows(csv, new, VQAScoreRow)
             rows += new
     return RunResult(run_dir, rows, skipped)

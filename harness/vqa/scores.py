@@ -17,10 +17,18 @@ from typing import Any
 
 import pandas as pd
 
-from harness.records import VQAScoreRow
+from harness.records import CHANCE_MODEL, VQAScoreRow
 from harness.specs.vqa import BenchmarkSpec
 
 HEADLINE = "Overall"
+# The constant answer scored as chance, per VLMEvalKit dataset TYPE: "Yes" to every yes/no question (MME's 700/2800
+# is exactly that), option A to every multiple-choice one, and "yes" - the commonest VQA answer - otherwise.
+CONSTANT_ANSWERS = {"Y/N": "Yes", "MCQ": "A"}
+DEFAULT_CONSTANT = "yes"
+
+
+def constant_answer(dataset_type: str) -> str:
+    return CONSTANT_ANSWERS.get(dataset_type, DEFAULT_CONSTANT)
 
 
 def flatten(result: Any, *, percent: bool = False) -> dict[str, float]:
@@ -108,19 +116,24 @@ class Retention:
     label: str
     model_score: float
     base_score: float
-    retention_pct: float | None  # model / base * 100; None when the base scored 0
+    retention_pct: float | None  # model / base * 100; None when the base scored at or below chance (or 0)
+    chance_score: float | None = None  # the constant answer's score in the same suite (None: not measured)
 
 
 def retention(rows: Iterable[VQAScoreRow], model: str, base: str, suite: str) -> list[Retention]:
-    """Headline of `model` relative to `base` on every benchmark both have scores for (newest runs)."""
+    """Headline of `model` relative to `base` on every benchmark both have scores for (newest runs). A base at or
+    below the constant answer's score has nothing to retain: its retention is None, not a ratio of chance levels."""
     rows = list(rows)
     mine, theirs = latest_headlines(rows, model, suite), latest_headlines(rows, base, suite)
+    chance = latest_headlines(rows, CHANCE_MODEL, suite)
     out = []
     for bench, r in mine.items():
         if bench in theirs:
             b = theirs[bench]
-            pct = r.score / b.score * 100 if b.score else None
-            out.append(Retention(bench, r.label, r.score, b.score, pct))
+            floor = chance[bench].score if bench in chance else None
+            above = b.score > (floor if floor is not None else 0.0)
+            pct = r.score / b.score * 100 if above else None
+            out.append(Retention(bench, r.label, r.score, b.score, pct, floor))
     return out
 
 

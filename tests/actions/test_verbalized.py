@@ -107,6 +107,10 @@ def test_tolerant_forms(text, expected):
         ("move up 5000 cm", "larger than any step"),
         ("move up 1e3 cm", "unrecognised phrase"),
         ("move up nan cm", "unrecognised phrase"),
+        ("move forward ４.２ cm", "unrecognised phrase"),  # full-width digits: ASCII digits only
+        ("move left 𝟒 cm", "unrecognised phrase"),  # mathematical bold digit
+        ("move left 4.٢ cm", "unrecognised phrase"),  # an Arabic-Indic digit after the point
+        ("step ４: move up 1 cm", "unrecognised phrase"),  # not a step marker either
     ],
 )
 def test_strict_errors_say_why(text, reason):

@@ -85,8 +85,18 @@ def test_unknown_representation_and_empty_split_are_refused(tiny_model, dlan_hel
     from tests.dlan_fixture import write_dlan
 
     train_only = write_dlan(tmp_path / "d", episodes=1)
-    with pytest.raises(FileNotFoundError, match="no D_lan shards"):
+    with pytest.raises(FileNotFoundError, match=r"split 'heldout' is empty .* has train\); .*--split train"):
         logprob_rows(tiny_model, train_only, progress=False)
+
+
+def test_cli_names_the_empty_split_and_the_flag(tmp_path):
+    from tests.dlan_fixture import write_dlan
+
+    train_only = write_dlan(tmp_path / "d", episodes=1)  # a small build: no held-out episode
+    result = CliRunner().invoke(app, ["logprob", "--model", "tiny", "--data", str(train_only), "--no-progress"])
+    assert result.exit_code == 2
+    assert "the D_lan split 'heldout' is empty" in result.output and "--split train" in result.output
+    assert "no D_lan shards under data/" not in result.output
 
 
 def test_cli_writes_rows_and_the_density_plot(dlan_heldout, private_dirs):

@@ -20,11 +20,57 @@ def test_training_reading_compares_the_first_and_last_tenth_not_single_steps():
     assert line == "short: mean loss 2.000 over step 1 → 1.000 over step 2 (-50%)"
 
 
-def test_vqa_reading_names_the_benchmarks_without_retention():
-    scores = [vqa.Score(source="ours", suite="embedded", label=label, model=m, value=v, unit="%", metric="Overall")
-              for m, label, v in [("base", "MME", 100.0), ("tuned", "MME", 700.0), ("base", "OCRBench", 0.0),
-                                  ("tuned", "OCRBench", 5.0)]]
-    ret = {s: ("base", (s.value / 100.0 * 100.0) if s.label == "MME" else None) for s in scores if s.model == "tuned"}
-    (line,) = vqa.readings(scores, ret)
-    assert "tuned retains 700–700% of base's score over 1 benchmark(s)" in line
-    assert line.endswith("; no retention where base scored 0: OCRBench")
+def _vqa(*triples, suite="embedded"):
+    return [vqa.Score(source="ours", suite=suite, label=label, model=m, value=v, unit="/2800" if label == "MME" else "%",
+                      metric="Overall") for m, label, v in triples]
+
+
+def test_vqa_reading_shows_chance_and_no_retention_at_chance(monkeypatch):
+    monkeypatch.setattr(vqa, "base_model", lambda m: "base" if m == "tuned" else None)
+    scores = _vqa(("base", "MME", 700.0), ("tuned", "MME", 700.0), ("chance", "MME", 700.0),
+                  ("base", "OCRBench", 0.0), ("tuned", "OCRBench", 5.0))
+    models, chance = vqa.split_chance(scores)
+    (line,) = vqa.readings(models, vqa.retention(models, chance), chance)
+    assert "retains" not in line and "700–700" not in line  # 700/2800 is what "Yes" to everything scores
+    assert line.startswith("ours (suite embedded): tuned: no retention vs base; no retention where base scored at "
+                           "or below chance (or 0): MME, OCRBench")
+    assert line.endswith("chance (constant answer): MME 700/2800; chance not measured for OCRBench")
+
+
+def test_vqa_reading_of_one_benchmark_is_not_a_range(monkeypatch):
+    monkeypatch.setattr(vqa, "base_model", lambda m: "base" if m == "tuned" else None)
+    scores = _vqa(("base", "MMStar", 40.0), ("tuned", "MMStar", 30.0), ("chance", "MMStar", 25.0))
+    models, chance = vqa.split_chance(scores)
+    (line,) = vqa.readings(models, vqa.retention(models, chance), chance)
+    assert "tuned retains 75% of base's score on MMStar (one benchmark)" in line and "–" not in line
+    assert "chance (constant answer): MMStar 25%" in line
+
+
+def test_vqa_table_has_a_chance_column_and_zero_panels_start_at_zero(monkeypatch):
+    monkeypatch.setattr(vqa, "base_model", lambda m: "base" if m == "tuned" else None)
+    scores = _vqa(("base", "OCRBench", 0.0), ("tuned", "OCRBench", 0.0), ("chance", "OCRBench", 0.0))
+    models, chance = vqa.split_chance(scores)
+    ret = vqa.retention(models, chance)
+    table = vqa.vqa_table(models, ret, chance)
+    assert [c.key for c in table.columns][:4] == ["suite", "benchmark", "unit", "chance"]
+    assert table.rows[0][3] == 0.0 and ret[models[1]] == ("base", None)
+    fig = vqa.vqa_figure(models, ret, chance)
+    assert fig.axes[0].get_ylim()[0] == 0.0
+
+
+def test_latency_shows_the_baselines_malformed_rate_next_to_its_times():
+    from harness.records import PolicyBenchRow
+    from harness.reports import latency
+
+    rows = [PolicyBenchRow("m", v, i, wall, 10, 5, 5, malformed)
+            for v, wall, bad in (("baseline", 2.0, 98), ("optimized", 1.0, 0))
+            for i, malformed in ((i, i < bad) for i in range(100))]
+    (line,) = latency.readings(rows, [])
+    assert "0.50× the baseline median, 1.00× its forward passes (the baseline malformed 98% of its cycles)" in line
+    table = latency.latency_table(rows, [])
+    keys = [c.key for c in table.columns]
+    assert keys.index("malformed_pct") == keys.index("median_s") - 1  # right beside the times
+    assert table.rows[0][keys.index("malformed_pct")] == 98.0
+    fig = latency.latency_figure(rows)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["baseline\n98% malformed",
+                                                                    "optimized\n0% malformed"]

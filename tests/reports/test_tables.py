@@ -111,8 +111,8 @@ def test_forgetting_logprob_training(built):
 def test_index_readings_and_provenance(built):
     summary, out = built
     readme = (out / "README.md").read_text()
-    assert "ours (suite paper): vlm2vla retains 88–90% of gemma3-base's score over 3 benchmark(s)" in readme
-    assert "paper (suite paper): vlm2vla retains 85–118% of gemma3-base's score over 7 benchmark(s)" in readme
+    assert "ours (suite paper): vlm2vla retains 88–90% of gemma3-base's score over 3 benchmarks" in readme
+    assert "paper (suite paper): vlm2vla retains 85–118% of gemma3-base's score over 7 benchmarks" in readme
     assert "ours: vlm2vla succeeds in pickup 60% (6/10, CI 31–83%)" in readme
     assert "0.50× the baseline median, 0.45× its forward passes" in readme
     assert "under LoRA verbalized actions keep more knowledge than least-likely tokens (98.3% vs 90.0%)" in readme

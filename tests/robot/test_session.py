@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli.robot import UNFINISHED
 from harness.paths import REPO_ROOT
 from harness.policy.validators import NoneValidator
 from harness.robot.console import OperatorConsole
@@ -111,7 +112,7 @@ def test_ctrl_c_pauses_to_sleep_pose_and_quits(env, tmp_path):
         p.expect(r"quit the session\? .*?> ")
         p.sendline("y")
         p.expect(r"== session \S+ operator_quit: 1 score\(s\) recorded, 2 trial\(s\) still to run")
-        assert p.wait() == 0
+        assert p.wait() == UNFINISHED
     finally:
         p.close()
     assert p.output.count("dry run: sleep pose") >= 3  # two pauses + leaving the session
@@ -227,7 +228,54 @@ def test_closed_input_quits_safely(tmp_path):
     backend = RecordingBackend()
     session, log, out = _session(backend, ["stay"], "s\n\n", trials=3, tmp=tmp_path)  # input ends after one score
     summary = session.run()
-    assert summary.end_reason == "operator_quit" and len(log.rows()) == 1
+    assert summary.end_reason == "operator_quit" and len(log.rows()) == 1 and summary.remaining == 2
+    assert backend.events[-2:] == ["sleep", "disconnect"]
+
+
+@pytest.mark.parametrize("answers, trials, code, recorded", [
+    (b"s\n\xff\n", 1, 0, [(0, "success", "\ufffd")]),  # the reproduction: a byte that is not UTF-8
+    (b"s\n", 1, 0, [(0, "success", "")]),  # end of input at the note: the score stands
+    (b"\xff\nf\nok\n", 3, UNFINISHED, [(0, "failure", "ok")]),  # input ends with trials still to run
+])
+@pytest.mark.parametrize("encoding", ["", "utf-8:strict"])  # the C.UTF-8 locale's surrogates; a strict decoder
+def test_piped_bytes_and_end_of_input_exit_status(env, tmp_path, answers, trials, code, recorded, encoding):
+    db = tmp_path / "trials.sqlite"
+    args = ["robot-trials", "--task", "pickup", "--model", "scripted", "--robot", "dry-run", "--operator", "human",
+            "--trials", str(trials), "--db", str(db), "--out", str(tmp_path / "out")]
+    run_env = {**os.environ, **env, "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": encoding}
+    r = subprocess.run([sys.executable, "-m", "harness.cli.main", *args], input=answers, capture_output=True,
+                       cwd=REPO_ROOT, env=run_env, timeout=120)
+    assert r.returncode == code, r.stderr.decode()
+    assert b"Traceback" not in r.stderr and b"error:" not in r.stderr
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT trial_index, outcome, note FROM trials").fetchall() == recorded
+
+
+def test_ctrl_c_at_the_note_records_the_score_then_pauses(tmp_path):
+    class InterruptAtNote(io.StringIO):
+        def readline(self, *a):
+            line = super().readline(*a)
+            if line == "NOTE\n":
+                raise KeyboardInterrupt
+            return line
+
+    backend = RecordingBackend()
+    session, log, out = _session(backend, ["stay"], "", trials=2, tmp=tmp_path)
+    session.console = OperatorConsole(InterruptAtNote("s\nNOTE\ny\n"), out, poll_stop=False)
+    summary = session.run()
+    assert [(r.trial_index, r.outcome, r.note) for r in log.rows()] == [(0, "success", "")]
+    assert summary.end_reason == "operator_quit" and summary.remaining == 1
+    assert backend.events.count("sleep") == 2  # the pause after the score, then leaving the session
+
+
+def test_end_of_input_at_the_validator_question_quits_without_a_score(tmp_path):
+    from harness.robot.console import OperatorValidator
+
+    backend = RecordingBackend()
+    session, log, out = _session(backend, ["move down 1.0 cm", "move up 1.0 cm"], "p\n", trials=2, tmp=tmp_path)
+    session.validator = OperatorValidator(session.console)
+    summary = session.run()
+    assert summary.end_reason == "operator_quit" and summary.remaining == 2 and log.rows() == []
     assert backend.events[-2:] == ["sleep", "disconnect"]
 
 

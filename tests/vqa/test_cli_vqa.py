@@ -76,9 +76,12 @@ def test_end_to_end_with_a_fake_model_prints_scores_and_retention(monkeypatch, c
     assert "retention of vlm2vla vs gemma3-base (embedded)" in tuned.stdout
     rows = read_rows(results / "vqa" / "scores.csv", VQAScoreRow)
     assert {(r.model, r.benchmark) for r in rows if r.metric == "Overall"} == {
-        (m, b) for m in ("gemma3-base", "vlm2vla") for b in ("MME_EMB", "MMStar_EMB")}
+        (m, b) for m in ("gemma3-base", "vlm2vla", "chance") for b in ("MME_EMB", "MMStar_EMB")}
+    assert "chance" in base.stdout.splitlines()[0]  # the score table has the constant answer's column
     r = runner.invoke(app, ["vqa", "retention", "--model", "vlm2vla", "--suite", "embedded"])
     assert r.exit_code == 0 and "MMStar" in r.stdout
+    mme = next(line for line in r.stdout.splitlines() if "MME" in line)
+    assert "n/a (base at or below chance)" in mme and "(chance 150.00)" in mme  # base "A" scores 0
 
 
 def test_bench_reports_both_arms(monkeypatch, cache, results):

@@ -14,14 +14,14 @@ MAX = {"MMMU_DEV_VAL_EMB": 100.0, "MMStar_EMB": 100.0, "MME_EMB": 2800.0, "OCRBe
        "MMBench_DEV_EN_EMB": 100.0, "TextVQA_VAL_EMB": 100.0, "DocVQA_VAL_EMB": 100.0}
 
 
-def _headlines(rows):
-    return {r.benchmark: r.score for r in rows if r.metric == "Overall"}
+def _headlines(rows, model="fake"):
+    return {r.benchmark: r.score for r in rows if r.metric == "Overall" and r.model == model}
 
 
 def test_perfect_model_scores_the_maximum_everywhere(run_suite, perfect):
     result, csv = run_suite(perfect)
     assert _headlines(result.rows) == pytest.approx(MAX)
-    mme = {r.metric: (r.score, r.scale) for r in result.rows if r.benchmark == "MME_EMB"}
+    mme = {r.metric: (r.score, r.scale) for r in result.rows if r.benchmark == "MME_EMB" and r.model == "fake"}
     assert mme["perception"] == (2000.0, "/2000") and mme["reasoning"] == (800.0, "/800")
     assert read_rows(csv, VQAScoreRow) == result.rows
 
@@ -44,7 +44,7 @@ def test_always_a_scores_the_a_rate(run_suite, staged):
 def test_always_yes_on_mme_scores_half_accuracy_and_no_plus(run_suite):
     """MME category score = acc + acc+ (both questions of an image right): 'Yes' everywhere gives 50 + 0."""
     result, _ = run_suite(constant("Yes"), only=["MME_EMB"])
-    metrics = {r.metric: r.score for r in result.rows}
+    metrics = {r.metric: r.score for r in result.rows if r.model == "fake"}
     assert metrics["Overall"] == pytest.approx(14 * 50.0)
     assert metrics["color"] == pytest.approx(50.0)
 
@@ -70,10 +70,10 @@ def test_near_miss_answers_get_partial_anls(run_suite, staged):
 
 def test_rows_record_judge_n_sha_and_run_dir(run_suite, perfect, results):
     result, _ = run_suite(perfect, only=["MMStar_EMB", "OCRBench_EMB"], limit=5)
-    heads = [r for r in result.rows if r.metric == "Overall"]
+    heads = [r for r in result.rows if r.metric == "Overall" and r.model == "fake"]
     assert [r.benchmark for r in heads] == ["MMStar_EMB", "OCRBench_EMB"]
     for r in result.rows:
-        assert r.judge == "exact_matching" and r.n == 5 and r.suite == "embedded" and r.model == "fake"
+        assert r.judge == "exact_matching" and r.n == 5 and r.suite == "embedded" and r.model in ("fake", "chance")
         assert r.git_sha and r.date.endswith("+00:00")
         assert Path(r.run_dir) == result.run_dir.resolve()  # absolute: results/ is outside the checkout here
         assert result.run_dir.parent == results / "vqa" / "fake"
@@ -97,6 +97,29 @@ def test_retention_against_the_base_model(run_suite, perfect):
     table = {t.benchmark: t for t in retention(read_rows(csv, VQAScoreRow), "tuned", "base", "embedded")}
     assert table["MME_EMB"].retention_pct == pytest.approx(700 / 2800 * 100)
     assert table["MMStar_EMB"].retention_pct == pytest.approx(0.0)
+    assert table["MME_EMB"].chance_score == pytest.approx(700.0)  # "Yes" to everything, scored by VLMEvalKit
+
+
+def test_every_run_scores_the_constant_answer_beside_the_model(run_suite, perfect, staged):
+    """VLMEvalKit scores a constant prediction file next to the model's: "Yes" on yes/no, "A" on multiple choice,
+    "yes" on open questions - the chance level each reading is shown against."""
+    result, csv = run_suite(perfect, only=["MME_EMB", "MMStar_EMB", "TextVQA_VAL_EMB"])
+    chance = _headlines(result.rows, "chance")
+    mmstar = pd.read_csv(staged / "MMStar_EMB.tsv", sep="\t")
+    assert chance["MME_EMB"] == pytest.approx(700.0)
+    assert chance["MMStar_EMB"] == pytest.approx((mmstar["answer"] == "A").mean() * 100, abs=1e-3)
+    assert chance["TextVQA_VAL_EMB"] < 100.0 and _headlines(result.rows)["TextVQA_VAL_EMB"] == 100.0
+    assert (result.run_dir / "MME_EMB" / "chance" / "chance_MME_EMB.xlsx").is_file()
+    assert read_rows(csv, VQAScoreRow) == result.rows
+
+
+def test_retention_is_not_reported_where_the_base_is_at_chance(run_suite, perfect):
+    from harness.vqa.scores import retention
+
+    run_suite(constant("Yes"), model="base", only=["MME_EMB"])  # the base answers "Yes": exactly chance
+    _, csv = run_suite(perfect, model="tuned", only=["MME_EMB"])
+    (t,) = retention(read_rows(csv, VQAScoreRow), "tuned", "base", "embedded")
+    assert (t.base_score, t.chance_score, t.retention_pct) == (pytest.approx(700.0), pytest.approx(700.0), None)
 
 
 def test_base_model_of_follows_the_specs():
@@ -111,7 +134,7 @@ def test_base_model_of_follows_the_specs():
 def test_limit_keeps_mme_image_pairs_whole(run_suite, perfect):
     """`--limit 3` cuts an MME image's yes/no pair in half; the pair is completed so MME's score is defined."""
     result, _ = run_suite(perfect, only=["MME_EMB"], limit=3)
-    heads = [r for r in result.rows if r.metric == "Overall"]
+    heads = [r for r in result.rows if r.metric == "Overall" and r.model == "fake"]
     assert heads[0].n == 4
-    categories = [r.metric for r in result.rows if r.scale == "/200"]
+    categories = [r.metric for r in result.rows if r.scale == "/200" and r.model == "fake"]
     assert heads[0].score == pytest.approx(200.0 * len(categories)) and len(categories) == 2
