@@ -129,8 +129,9 @@ def _rows_from_frame(frame: pd.DataFrame) -> list[DlanExample]:
 
 
 def _retry_wanted(entry: dict[str, Any]) -> bool:
-    reason = entry.get("fallback", "")
-    return entry.get("annotator") == "gemini->rules" and reason.startswith(("api_", "timeout"))
+    """Any Gemini fallback: neither API errors nor answers that failed validation are cached, so asking again
+    can succeed."""
+    return entry.get("annotator") == "gemini->rules"
 
 
 class Builder:

@@ -198,6 +198,13 @@ def write_card(out: str | Path, manifest: Manifest, config: Any, source: str | P
         L.append(f"- `{name}`: {n} episodes")
     if fallbacks:
         L.append("- fell back to rules because: " + ", ".join(f"{k} ({v})" for k, v in sorted(fallbacks.items())))
+    if spec.annotator == "gemini":
+        by_gemini = [e for _, e in ok if e["annotator"] == "gemini"]
+        total = sum(e["steps"] for e in by_gemini)
+        disagreed = sum(e.get("plan_disagreements", 0) for e in by_gemini)
+        L.append(f"- motion plans: Gemini's on {total - disagreed} of the {total} steps Gemini annotated; {disagreed} "
+                 "named other directions than the chunk's dominant ones and got the rule plan"
+                 if spec.gemini.use_plans else "- motion plans: the rule plan everywhere (`gemini.use_plans` is off)")
     gem = [e["gemini"] for _, e in ok if "gemini" in e]
     if gem:
         prompt, output = sum(g.get("prompt", 0) for g in gem), sum(g.get("output", 0) for g in gem)
@@ -207,7 +214,8 @@ def write_card(out: str | Path, manifest: Manifest, config: Any, source: str | P
     if run is not None and run.usage:
         u = run.usage
         L.append(f"- last run: {u['calls']} API calls ({u['api_errors']} failed after retries), {u['cache_hits']} "
-                 f"cache hits, {u['prompt_tokens']} + {u['output_tokens']} tokens, ${u['cost_usd']:.2f}")
+                 f"cache hits, {u['prompt_tokens']} + {u['output_tokens']} tokens, ${u['cost_usd']:.2f}; "
+                 f"{u['plan_disagreements']} plan disagreements; answers failing validation are not cached")
     L.append("")
 
     latency = sum(1 for _, e in ok if e.get("latency"))
