@@ -5,10 +5,11 @@ The middle level of the paper's hierarchy: it lets the model reason about direct
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from harness.actions.types import ActionStep, binarize_gripper, displacement
-from harness.actions.verbalized import AXES
+from harness.actions.verbalized import _DIRECTION_WORDS, AXES
 from harness.specs.actions import PlanSpec
 
 
@@ -58,3 +59,40 @@ def plan_is_consistent(plan: str, chunk: Sequence[ActionStep], spec: PlanSpec | 
     """Whether `plan` names each direction the chunk moves in (used to check annotators)."""
     words = direction_words(chunk, spec)
     return all(w.split()[-1] in plan for w in words)
+
+
+_NAMED_DIRECTION = re.compile(rf"\b({'|'.join(sorted(_DIRECTION_WORDS, key=len, reverse=True))})\b")
+_NAMED_EVENT = re.compile(r"\b(open|close)\w*\s+(?:the\s+)?gripper\b")
+
+
+def named_directions(plan: str) -> set[str]:
+    """The canonical direction words a free-form plan names ('back' -> 'backward', 'downwards' -> 'down')."""
+    words = set()
+    for word in _NAMED_DIRECTION.findall(plan.lower()):
+        axis, sign = _DIRECTION_WORDS[word]
+        words.add(AXES[axis][1] if sign > 0 else AXES[axis][2])
+    return words
+
+
+def named_gripper_events(plan: str) -> set[str]:
+    return {f"{op} gripper" for op in _NAMED_EVENT.findall(plan.lower())}
+
+
+def plan_disagreement(plan: str, chunk: Sequence[ActionStep], spec: PlanSpec | None = None,
+                      previous_gripper: float | None = None) -> str:
+    """'' when a free-form plan (e.g. Gemini's) agrees with the chunk, else why not. Agreeing: it names every
+    dominant direction of the chunk (the words `direction_words` does not call 'slightly'), no direction the chunk
+    does not move in, and no gripper action other than the chunk's. Slight components may go unmentioned."""
+    words = direction_words(chunk, spec) if chunk else []
+    dominant = {w for w in words if not w.startswith("slightly ")}
+    moving = {w.split()[-1] for w in words}
+    named = named_directions(plan)
+    if missing := dominant - named:
+        return f"plan {plan!r} does not say {' or '.join(sorted(missing))}; the chunk moves {_join(words)}"
+    if wrong := named - moving:
+        return (f"plan {plan!r} says {' and '.join(sorted(wrong))}; the chunk moves "
+                f"{_join(words) if words else 'less than the plan threshold'}")
+    event = gripper_event(chunk, previous_gripper)
+    if (events := named_gripper_events(plan)) and events != {event}:
+        return f"plan {plan!r} says {' and '.join(sorted(events))}; the step does {event or 'no gripper action'}"
+    return ""

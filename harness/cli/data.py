@@ -50,7 +50,8 @@ def build_cmd(source: Path = typer.Option(..., help="Raw BridgeData V2 directory
                                                           "trajectory groups), e.g. to check Gemini cost on a sample; "
                                                           "nothing else is touched."),
               retry_fallbacks: bool = typer.Option(False, help="Re-ask Gemini for episodes that fell back to rules "
-                                                               "because of API errors or timeouts."),
+                                                               "(API errors, timeouts, answers that failed "
+                                                               "validation: none of them is cached)."),
               force: bool = typer.Option(False, help="Allow --out to be rebuilt from a different --source."),
               progress: bool = typer.Option(True, help="Show the progress bar.")):
     """Build D_lan incrementally: only new or changed episodes are processed; a killed build resumes.
@@ -79,7 +80,8 @@ def build_cmd(source: Path = typer.Option(..., help="Raw BridgeData V2 directory
     if report.usage:
         u = report.usage
         typer.echo(f"gemini: {u['calls']} calls, {u['cache_hits']} cached, {u['api_errors']} failed, "
-                   f"fallbacks {u['fallbacks'] or 'none'}, {u['prompt_tokens']}+{u['output_tokens']} tokens, "
+                   f"fallbacks {u['fallbacks'] or 'none'}, plan disagreements {u['plan_disagreements']}, "
+                   f"{u['prompt_tokens']}+{u['output_tokens']} tokens, "
                    f"${u['cost_usd']:.2f}")
     typer.echo(f"card: {report.card}")
 

@@ -22,6 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from harness.data.bridge import Episode, EpisodeError, TrajGroup, fingerprint, iter_groups, read_episode
+from harness.data.decomposition import chunks_on_any_reversal
 from harness.data.dlan import COLUMNS, DlanExample, read_frame, write_shard
 from harness.data.examples import Writers, episode_examples, needed_images
 from harness.data.manifest import Manifest
@@ -31,7 +32,7 @@ from harness.specs.actions import ActionReprSpec, DecompositionSpec
 from harness.specs.data import DataSpec
 from harness.specs.loader import load_actions, load_data, load_decomposition
 
-FORMAT_VERSION = 1  # bump when the rows a given spec produces change
+FORMAT_VERSION = 2  # bump when the rows a given spec produces change (2: merge rule with a reversal threshold)
 BUILD_INFO = "build.json"
 
 
@@ -128,8 +129,9 @@ def _rows_from_frame(frame: pd.DataFrame) -> list[DlanExample]:
 
 
 def _retry_wanted(entry: dict[str, Any]) -> bool:
-    reason = entry.get("fallback", "")
-    return entry.get("annotator") == "gemini->rules" and reason.startswith(("api_", "timeout"))
+    """Any Gemini fallback: neither API errors nor answers that failed validation are cached, so asking again
+    can succeed."""
+    return entry.get("annotator") == "gemini->rules"
 
 
 class Builder:
@@ -199,6 +201,12 @@ class Builder:
                  "zero_first": episode.dropped_zero_action}
         if dec.fallback_reason:
             entry["fallback"] = dec.fallback_reason
+        if dec.plan_disagreements:
+            entry["plan_disagreements"] = dec.plan_disagreements
+        # the same steps if every sign change split a chunk (reversal_cm 0): the card's before/after comparison
+        baseline = chunks_on_any_reversal(episode, dec, self.config.decomposition)
+        entry["any_reversal"] = {"chunk_lengths": [len(c) for c in baseline],
+                                 "targets": [self.writers.verbalized.encode(c) for c in baseline]}
         if "tokens" in info:
             entry["gemini"] = {"cached": info.get("cached", False), **info["tokens"]}
         return entry

@@ -7,6 +7,7 @@ Its YAML header declares the splits, so `datasets.load_dataset(<out>)` loads tra
 from __future__ import annotations
 
 import csv
+import math
 import re
 import statistics
 from collections import Counter
@@ -19,6 +20,7 @@ from harness.data.bridge import REASONS
 from harness.data.dlan import SPLITS, read_frame, shard_paths
 from harness.data.manifest import Manifest
 from harness.data.templates import STAGES
+from harness.specs.model import GenerationSpec
 
 _PROXY = re.compile(r"\w+|[^\w\s]")
 IMAGE_TOKENS_GEMMA3 = 256  # each image is 256 soft tokens in Gemma-3 (not counted below)
@@ -51,12 +53,18 @@ class TokenCounter:
         return [len(ids) for ids in self._tok(list(texts), add_special_tokens=False)["input_ids"]]
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile: the smallest value that at least `q` % of the values do not exceed."""
+    v = sorted(values)
+    return v[max(0, math.ceil(q / 100 * len(v)) - 1)]
+
+
 def _summary(values: Iterable[float]) -> str:
     v = list(values)
     if not v:
         return "-"
     return (f"min {min(v):g} · median {statistics.median(v):g} · mean {statistics.fmean(v):.1f} · "
-            f"p95 {sorted(v)[min(len(v) - 1, int(0.95 * len(v)))]:g} · max {max(v):g}")
+            f"p95 {percentile(v, 95):g} · p99 {percentile(v, 99):g} · max {max(v):g}")
 
 
 def _histogram(values: Sequence[int]) -> str:
@@ -100,6 +108,39 @@ def _front_matter(out: Path) -> str:
         if shard_paths(out, split):
             lines += [f"  - split: {split}", f"    path: data/{split}-*.parquet"]
     return "\n".join(lines + ["---", ""])
+
+
+def _reversal_section(config: Any, ok: Sequence[tuple[str, dict[str, Any]]], action_tokens: Sequence[int],
+                      counter: TokenCounter) -> list[str]:
+    """Steps per chunk and action target tokens with the merge rule's reversal threshold and without it (every
+    sign change splits), and whether the default decoding budgets cover the 99th percentiles."""
+    merge = config.decomposition.merge
+    after_steps = [c for _, e in ok for c in e["chunk_lengths"]]
+    base = [e["any_reversal"] for _, e in ok if "any_reversal" in e]
+    before_steps = [c for b in base for c in b["chunk_lengths"]]
+    before_tokens = counter.count([t for b in base for t in b["targets"]])
+    generation = GenerationSpec()
+    L = ["## Action chunks and the jitter threshold", "",
+         f"A sign change on an axis ends a merged step only when that axis moves back by more than "
+         f"`merge.reversal_cm` = {merge.reversal_cm:g} cm (`experiments/decomposition/{config.decomposition.name}"
+         ".yaml`); smaller reversals are teleoperation and sensing jitter and stay inside the step. *Before*: the "
+         "same sub-tasks merged with `reversal_cm: 0`, where every sign change splits a step. Target tokens: the "
+         f"verbalized action target, counted with {counter.method}.", "",
+         f"| per action chunk | before (every sign change splits) | after (reversal_cm {merge.reversal_cm:g}) |",
+         "|---|---|---|",
+         f"| merged steps | {_summary(before_steps)} | {_summary(after_steps)} |",
+         f"| merged steps, histogram | {_histogram(before_steps)} | {_histogram(after_steps)} |",
+         f"| target tokens | {_summary(before_tokens)} | {_summary(action_tokens)} |", ""]
+    if after_steps and action_tokens:
+        steps99, tokens99 = percentile(after_steps, 99), percentile(action_tokens, 99)
+        budget_steps, budget_tokens = generation.max_action_steps, generation.action.max_new_tokens
+        ok_budget = budget_steps >= steps99 and budget_tokens >= tokens99 + 1
+        L += [f"Default decoding budgets (`harness.specs.model.GenerationSpec`): `max_action_steps` {budget_steps} "
+              f"(p99 here {steps99:g}), action `max_new_tokens` {budget_tokens} (p99 here {tokens99:g} + 1 for "
+              "the end-of-turn token): " + ("both cover the 99th percentile." if ok_budget else
+                                            "**below the 99th percentile of this dataset**: raise them in the "
+                                            "model spec's `generation` block, or longer chunks are truncated."), ""]
+    return L
 
 
 def write_card(out: str | Path, manifest: Manifest, config: Any, source: str | Path,
@@ -157,6 +198,13 @@ def write_card(out: str | Path, manifest: Manifest, config: Any, source: str | P
         L.append(f"- `{name}`: {n} episodes")
     if fallbacks:
         L.append("- fell back to rules because: " + ", ".join(f"{k} ({v})" for k, v in sorted(fallbacks.items())))
+    if spec.annotator == "gemini":
+        by_gemini = [e for _, e in ok if e["annotator"] == "gemini"]
+        total = sum(e["steps"] for e in by_gemini)
+        disagreed = sum(e.get("plan_disagreements", 0) for e in by_gemini)
+        L.append(f"- motion plans: Gemini's on {total - disagreed} of the {total} steps Gemini annotated; {disagreed} "
+                 "named other directions than the chunk's dominant ones and got the rule plan"
+                 if spec.gemini.use_plans else "- motion plans: the rule plan everywhere (`gemini.use_plans` is off)")
     gem = [e["gemini"] for _, e in ok if "gemini" in e]
     if gem:
         prompt, output = sum(g.get("prompt", 0) for g in gem), sum(g.get("output", 0) for g in gem)
@@ -166,7 +214,8 @@ def write_card(out: str | Path, manifest: Manifest, config: Any, source: str | P
     if run is not None and run.usage:
         u = run.usage
         L.append(f"- last run: {u['calls']} API calls ({u['api_errors']} failed after retries), {u['cache_hits']} "
-                 f"cache hits, {u['prompt_tokens']} + {u['output_tokens']} tokens, ${u['cost_usd']:.2f}")
+                 f"cache hits, {u['prompt_tokens']} + {u['output_tokens']} tokens, ${u['cost_usd']:.2f}; "
+                 f"{u['plan_disagreements']} plan disagreements; answers failing validation are not cached")
     L.append("")
 
     latency = sum(1 for _, e in ok if e.get("latency"))
@@ -188,6 +237,8 @@ def write_card(out: str | Path, manifest: Manifest, config: Any, source: str | P
           f"- raw time steps per episode (after the quirks): {_summary(deltas)}",
           f"- action chunk length (merged steps per chunk): {_summary(chunks)}",
           f"  - histogram: {_histogram(chunks)}", ""]
+
+    L += _reversal_section(config, ok, tokens.get("action", {}).get("target", []), counter)
 
     L += ["## Tokens per example", "", f"Counted with: {counter.method}. Text only: each image adds "
           f"{IMAGE_TOKENS_GEMMA3} tokens for Gemma-3. Least-likely targets: one token per digit (the codec's 10 "

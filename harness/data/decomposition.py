@@ -9,7 +9,7 @@ went and the verbalized and least-likely representations are two writings of one
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ class Decomposition:
     steps: list[Step]
     annotator: str  # rules | gemini | gemini->rules
     fallback_reason: str = ""  # why the Gemini answer was not used (gemini->rules only)
+    plan_disagreements: int = 0  # annotator plans replaced by the rule plan (they named other directions)
 
     @property
     def subtasks(self) -> list[str]:
@@ -87,6 +88,14 @@ def build_steps(episode: Episode, segments: Sequence[Segment], spec: Decompositi
         previous = float(episode.deltas[seg.start - 1, 3]) if seg.start > 0 else None
         steps.append(Step(seg.start, seg.end, seg.subtask.strip(), motion_plan(chunk, spec.plan, previous), chunk))
     return Decomposition(steps, annotator, fallback_reason)
+
+
+def chunks_on_any_reversal(episode: Episode, decomposition: Decomposition,
+                           spec: DecompositionSpec) -> list[ActionChunk]:
+    """Each step's chunk as it would be with `reversal_cm: 0` (every sign change splits a step): the baseline the
+    dataset card compares the jitter threshold with."""
+    merge = replace(spec.merge, reversal_cm=0.0)
+    return [merge_deltas(episode.deltas[s.start : s.end], merge) for s in decomposition.steps]
 
 
 def chunk_displacement_error(decomposition: Decomposition, episode: Episode) -> float:

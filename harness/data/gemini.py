@@ -4,12 +4,15 @@ Per episode one `generate_content` request: the key frames as JPEG parts (first,
 spaced in between) and the state trajectory as text with the axis convention; the answer is JSON validated against
 `GeminiDecomposition`. The answer is used only when it agrees with the trajectory: steps contiguous and in range,
 and each step's displacement within `displacement_tolerance_cm` of the real one (so their sum matches the
-episode's). Chunks and plans are then computed from the real deltas exactly as for the rules annotator; anything
-else (invalid JSON, inconsistent answer, an API error after the SDK's retries) falls back to `rules` for that
-episode and is counted with its reason.
+episode's). Chunks are then computed from the real deltas exactly as for the rules annotator; anything else
+(invalid JSON, inconsistent answer, an API error after the SDK's retries) falls back to `rules` for that episode
+and is counted with its reason. As in the paper, Gemini also writes the motion plans: a step keeps Gemini's plan
+when it names the chunk's dominant directions (`harness.actions.plan.plan_disagreement`), else it gets the rule
+plan and the disagreement is counted.
 
-Requests are cached on disk under the sha256 of their content (model, settings, prompt, schema, image bytes), so a
-re-run costs zero API calls. Retries with exponential backoff on 408/429/5xx and timeouts are the SDK's own
+Valid answers are cached on disk under the sha256 of their content (model, settings, prompt, schema, image bytes),
+so a re-run costs zero API calls; an answer that fails validation is never cached (a re-run asks again, and a
+cached entry that no longer validates is dropped). Retries with exponential backoff on 408/429/5xx and timeouts are the SDK's own
 (`HttpRetryOptions`); concurrency is a bounded thread pool; tokens and cost are accounted per call.
 """
 
@@ -29,6 +32,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
+from harness.actions import gripper_event
+from harness.actions.plan import named_directions, named_gripper_events, plan_disagreement
 from harness.data.bridge import Episode
 from harness.data.decomposition import (
     Decomposition,
@@ -86,6 +91,9 @@ class GeminiUsage:
     cached_output_tokens: int = 0
     cost_usd: float = 0.0
     fallbacks: dict[str, int] = field(default_factory=dict)
+    invalid_cached: int = 0  # cached answers that no longer validate (dropped and asked again)
+    plans_used: int = 0  # steps that keep Gemini's motion plan
+    plan_disagreements: int = 0  # Gemini plans that did not name the chunk's dominant directions (rule plan used)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, tokens: dict[str, int], cached: bool, spec: GeminiSpec) -> None:
@@ -109,6 +117,10 @@ class GeminiUsage:
     def fallback(self, code: str) -> None:
         with self._lock:
             self.fallbacks[code] = self.fallbacks.get(code, 0) + 1
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
 
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
@@ -281,6 +293,9 @@ class GeminiAnnotator:
         except (OSError, json.JSONDecodeError):
             return None
 
+    def _drop(self, key: str) -> None:
+        self._cache_path(key).unlink(missing_ok=True)
+
     def _store(self, key: str, entry: dict[str, Any]) -> None:
         path = self._cache_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -308,23 +323,53 @@ class GeminiAnnotator:
         info: dict[str, Any] = {"key": request.key[:16], "cached": False, "tokens": {"prompt": 0, "output": 0}}
         entry = self._cached(request.key)
         if entry is not None:
-            info["cached"] = True
-            self.usage.add(entry.get("tokens", {}), cached=True, spec=self.spec)
-        else:
+            try:
+                answer, segments = self._validate(entry, episode)
+            except AnswerError:  # cached by an older version, or checked more strictly now: ask again
+                self.usage.count("invalid_cached")
+                self._drop(request.key)
+                entry = None
+            else:
+                info["cached"] = True
+                self.usage.add(entry.get("tokens", {}), cached=True, spec=self.spec)
+        if entry is None:
             try:
                 entry = self._call(request)
             except Exception as e:  # anything the SDK raises after its retries: this episode falls back
                 self.usage.api_error()
                 return self._fallback(episode, _error_code(e), f"{type(e).__name__}: {e}"), info
-            self._store(request.key, entry)
             self.usage.add(entry["tokens"], cached=False, spec=self.spec)
+            try:
+                answer, segments = self._validate(entry, episode)
+            except AnswerError as e:  # billed, but not cached: a re-run asks again
+                info["tokens"] = entry.get("tokens", {})
+                return self._fallback(episode, e.code, e.detail), info
+            self._store(request.key, entry)
         info["tokens"] = entry.get("tokens", {})
-        try:
-            answer = parse_answer(entry.get("text"))
-            segments = check_answer(answer, episode, self.spec.displacement_tolerance_cm)
-        except AnswerError as e:
-            return self._fallback(episode, e.code, e.detail), info
-        return build_steps(episode, segments, self.decomposition, "gemini"), info
+        dec = build_steps(episode, segments, self.decomposition, "gemini")
+        if self.spec.use_plans:
+            self._use_plans(dec, answer, episode)
+        return dec, info
+
+    def _validate(self, entry: dict[str, Any], episode: Episode) -> tuple[GeminiDecomposition, list[Segment]]:
+        answer = parse_answer(entry.get("text"))
+        return answer, check_answer(answer, episode, self.spec.displacement_tolerance_cm)
+
+    def _use_plans(self, dec: Decomposition, answer: GeminiDecomposition, episode: Episode) -> None:
+        """Gemini's plan for each step that agrees with its chunk; the rule plan (already set) and a count otherwise.
+        A gripper action the plan leaves out is appended in the plan language ("..., then close gripper")."""
+        for step, said in zip(dec.steps, answer.steps, strict=True):
+            proposed = " ".join(said.motion_plan.split())
+            previous = float(episode.deltas[step.start - 1, 3]) if step.start > 0 else None
+            if not proposed or plan_disagreement(proposed, step.chunk, self.decomposition.plan, previous):
+                dec.plan_disagreements += 1
+                continue
+            event = gripper_event(step.chunk, previous)
+            if event and not named_gripper_events(proposed):
+                proposed = f"{proposed}, then {event}" if named_directions(proposed) else event
+            step.plan = proposed
+            self.usage.count("plans_used")
+        self.usage.count("plan_disagreements", dec.plan_disagreements)
 
     def _fallback(self, episode: Episode, code: str, detail: str) -> Decomposition:
         self.usage.fallback(code)

@@ -56,12 +56,14 @@ class MergeSpec:
 
     axis_limit_cm: float = 2.5
     displacement_limit_cm: float = 5.0
-    sign_eps_cm: float = 0.1  # an axis counts as moving (for the no-sign-change rule) above this
+    # an axis reverses (and a new step starts) only when it moves back by more than this: smaller sign changes are
+    # teleoperation and sensing jitter, and splitting on them fragmented chunks into sub-centimetre steps
+    reversal_cm: float = 0.5
 
     def __post_init__(self) -> None:
         check_positive("merge.axis_limit_cm", self.axis_limit_cm)
         check_positive("merge.displacement_limit_cm", self.displacement_limit_cm)
-        check_positive("merge.sign_eps_cm", self.sign_eps_cm, allow_zero=True)
+        check_positive("merge.reversal_cm", self.reversal_cm, allow_zero=True)
 
 
 @dataclass

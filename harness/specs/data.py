@@ -57,6 +57,7 @@ class GeminiSpec:
     retry_initial_delay_s: float = 2.0
     retry_max_delay_s: float = 60.0
     displacement_tolerance_cm: float = 1.0  # per axis, per step: the answer's displacement vs the trajectory's
+    use_plans: bool = True  # Gemini's motion plans where they agree with the chunk (else the rule plan, counted)
     input_usd_per_mtok: float = 1.25  # gemini-2.5-pro list price, prompts <= 200k tokens
     output_usd_per_mtok: float = 10.0  # includes thinking tokens
     cache_dir: str | None = None  # None: <VLM2VLA_CACHE>/gemini-annotations

@@ -38,14 +38,16 @@ class GenerationSpec:
     subtasks: StageSampling = field(default_factory=lambda: StageSampling(0.5, 0.95, 128))
     subtasks_ood_temperature: float = 1.0
     plan: StageSampling = field(default_factory=lambda: StageSampling(0.1, 0.95, 32))
-    action: StageSampling = field(default_factory=lambda: StageSampling(0.5, 0.95, 128))
+    # action budgets >= the 99th percentile of the demo's D_lan (merged steps 11, Gemma-3 target tokens 258 + 1 for
+    # the end of turn; the dataset card reports both for any D_lan): shorter budgets truncated long chunks
+    action: StageSampling = field(default_factory=lambda: StageSampling(0.5, 0.95, 320))
     seed: int = 0
     constrained_actions: bool = True  # decode action chunks under the representation's grammar
     # decode motion plans under the rules annotator's plan language (harness.actions.plan); turn off for models
     # trained on free-form plans (e.g. the Gemini annotator's)
     constrained_plans: bool = True
     constrained_subtasks: bool = True  # sub-tasks as a numbered list of at most policy.max_subtasks lines
-    max_action_steps: int = 8  # the grammar's bound on steps per chunk
+    max_action_steps: int = 12  # the grammar's bound on steps per chunk (see `action` above)
     jump_forward: bool = True  # append tokens the grammar forces without sampling them
     reuse_prefix_cache: bool = True  # keep the image+instruction prefix's KV cache across stages and retries
     # logits only for the tokens the grammar allows (a row gather of the output embedding instead of the full-vocabulary

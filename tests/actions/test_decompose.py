@@ -63,3 +63,34 @@ def test_bad_rows_are_refused():
         merge_deltas([[0.01, 0.0, 0.0]], spec)
     with pytest.raises(ValueError):
         merge_deltas([[float("nan"), 0.0, 0.0, 1.0]], spec)
+
+
+def test_jitter_below_the_threshold_does_not_split():
+    """Forward 2.2 cm with a 2 mm step back on x and a 1.5 mm wobble on y: one step, not four."""
+    deltas = [[0.01, 0.0015, 0, 1], [-0.002, -0.0015, 0, 1], [0.01, 0.0015, 0, 1], [0.004, -0.001, 0, 1]]
+    assert spec.reversal_cm == 0.5
+    steps = merge_deltas(deltas, spec)
+    assert len(steps) == 1 and math.isclose(steps[0].dx, 0.022) and math.isclose(steps[0].dy, 0.0005)
+
+
+def test_a_real_reversal_splits_at_the_turning_point():
+    """Back by 8 mm in small deltas (each under the threshold): the step ends where the arm turned."""
+    deltas = [[0.01, 0, 0, 1], [0.01, 0, 0, 1], [-0.003, 0, 0, 1], [-0.003, 0, 0, 1], [-0.002, 0, 0, 1],
+              [-0.01, 0, 0, 1]]
+    steps = merge_deltas(deltas, spec)
+    assert [round(s.dx, 6) for s in steps] == [0.02, -0.018]
+
+
+def test_the_threshold_is_the_specs():
+    deltas = [[0.01, 0, 0, 1], [-0.002, 0, 0, 1], [0.01, 0, 0, 1]]
+    assert len(merge_deltas(deltas, MergeSpec(reversal_cm=0.0))) == 3  # every sign change splits
+    assert len(merge_deltas(deltas, MergeSpec(reversal_cm=0.1))) == 3
+    assert len(merge_deltas(deltas, MergeSpec(reversal_cm=0.2))) == 1  # "exceeds": 2 mm back is not more than 2 mm
+    with pytest.raises(ValueError, match="merge.reversal_cm"):
+        MergeSpec(reversal_cm=-1.0)
+
+
+def test_sub_threshold_moves_do_not_set_a_direction():
+    """1.5 mm right, then 3 cm left: the wobble before the motion is absorbed, not a step of its own."""
+    steps = merge_deltas([[0, -0.0015, 0, 1], [0, 0.01, 0, 1], [0, 0.01, 0, 1]], spec)
+    assert len(steps) == 1 and math.isclose(steps[0].dy, 0.0185)

@@ -1,8 +1,9 @@
 """Fake Gemini back-ends for tests (no network).
 
 - `FakeGeminiClient`: the `client.models.generate_content` surface. It answers like a careful annotator by reading
-  the trajectory out of the prompt (cut where the gripper changes, true displacements), and injects faults per call:
-  429 / 503 (`google.genai.errors`), timeout (`ReadTimeout`), invalid JSON, inconsistent answers, empty text.
+  the trajectory out of the prompt (cut where the gripper changes, true displacements, plans naming the main
+  directions), and injects faults per call: 429 / 503 (`google.genai.errors`), timeout (`ReadTimeout`), invalid
+  JSON, inconsistent answers, empty text, a plan naming the opposite direction.
 - `mock_transport_client`: a real `google.genai.Client` whose HTTP goes to an httpx `MockTransport`, to check that
   the SDK's own retries (our `HttpRetryOptions`) recover from 429/503/timeouts.
 """
@@ -26,8 +27,19 @@ def states_from_prompt(prompt: str) -> tuple[list[tuple[float, float, float]], l
     return [(float(x), float(y), float(z)) for _, x, y, z, _ in rows], [g for *_, g in rows]
 
 
+_WORDS = (("forward", "backward"), ("left", "right"), ("up", "down"))
+
+
+def oracle_plan(d_cm: list[float]) -> str:
+    """What a careful annotator writes: the directions of the larger components of the step's displacement."""
+    largest = max(abs(v) for v in d_cm)
+    words = [_WORDS[k][0 if d_cm[k] > 0 else 1] for k in sorted(range(3), key=lambda k: -abs(d_cm[k]))
+             if abs(d_cm[k]) >= max(0.5, 0.5 * largest)]
+    return "move " + " and ".join(words) if words else "stay"
+
+
 def oracle_answer(prompt: str, names: Callable[[int], str] | None = None) -> dict[str, Any]:
-    """Steps cut at gripper changes (and once in the middle of long runs) with the true displacements."""
+    """Steps cut at gripper changes (and once in the middle of long runs) with the true displacements and plans."""
     xyz, grip = states_from_prompt(prompt)
     n = len(xyz) - 1
     cuts = [0] + [t for t in range(1, n) if grip[t] != grip[t - 1]] + [n]
@@ -43,7 +55,7 @@ def oracle_answer(prompt: str, names: Callable[[int], str] | None = None) -> dic
         d = [100 * (xyz[b][k] - xyz[a][k]) for k in range(3)]
         steps.append({"first_state": a, "last_state": b,
                       "subtask": names(i) if names else f"step {i + 1} of {instruction}",
-                      "motion_plan": "move", "forward_cm": round(d[0], 3), "left_cm": round(d[1], 3),
+                      "motion_plan": oracle_plan(d), "forward_cm": round(d[0], 3), "left_cm": round(d[1], 3),
                       "up_cm": round(d[2], 3)})
     return {"steps": steps}
 
@@ -69,7 +81,7 @@ def api_error(code: int):
 
 class FakeGeminiClient:
     """`fault(call_index, prompt) -> kind | None`; kinds: 429, 503, timeout, invalid_json, inconsistent,
-    bad_boundaries, empty. Thread-safe; records calls, prompts and the peak number of calls in flight."""
+    bad_boundaries, empty, wrong_plan. Thread-safe; records calls, prompts and the peak number of calls in flight."""
 
     def __init__(self, fault: Callable[[int, str], str | None] | None = None, delay_s: float = 0.0,
                  usage: tuple[int, int, int] = (1200, 300, 500)):
@@ -104,6 +116,10 @@ class FakeGeminiClient:
                 answer["steps"][0]["up_cm"] += 7.5
             elif kind == "bad_boundaries":
                 answer["steps"][-1]["last_state"] += 3
+            elif kind == "wrong_plan":  # the opposite of the first step's main direction
+                first = answer["steps"][0]
+                d = [first["forward_cm"], first["left_cm"], first["up_cm"]]
+                first["motion_plan"] = oracle_plan([-v for v in d])
             text = {"invalid_json": '{"steps": [{"first_state": 0, ', "empty": ""}.get(kind, json.dumps(answer))
             p, c, t = self.usage
             meta = SimpleNamespace(prompt_token_count=p, candidates_token_count=c, thoughts_token_count=t,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from harness.actions import gripper_event, motion_plan
 from harness.cli.main import app
 from harness.data.build import BuildConfig, Builder
 from harness.data.dlan import read_examples
@@ -85,10 +86,11 @@ def test_faults_fall_back_to_rules_and_are_counted(config, episodes, tmp_path):
     assert ann.usage.fallbacks == {CODES[k]: 1 for k in FAULTS}
     assert ann.usage.api_errors == 3
 
-    # API failures are not cached (a re-run asks again); answers, even unusable ones, are (they cost tokens)
+    # neither API failures nor answers that fail validation are cached: a re-run asks again for all seven
     fake2 = FakeGeminiClient()
-    _annotator(config, fake2, tmp_path / "cache").annotate_many(episodes)
-    assert fake2.calls == 3
+    again = _annotator(config, fake2, tmp_path / "cache").annotate_many(episodes)
+    assert fake2.calls == len(FAULTS)
+    assert all(dec.annotator == "gemini" for dec, _ in again)
 
 
 def test_bounded_concurrency(config, episodes, tmp_path):
@@ -166,9 +168,110 @@ def test_build_with_gemini_records_fallbacks_and_cost(raw_fixture, tmp_path):
     assert json.loads((out / "gemini_usage.json").read_text())["calls"] == fake.calls
     assert {r.annotator for r in read_examples(out)} == {"gemini", "gemini->rules"}
 
-    # same answers from the cache after the D_lan directory is lost
+    # after the D_lan directory is lost: valid answers come from the cache, the inconsistent ones are asked again
     fake2 = FakeGeminiClient(lambda i, p: "inconsistent" if "pick" in p.split("\n")[1] else None)
     ann2 = GeminiAnnotator(config.decomposition, config.spec.gemini, config.spec.rules, client=fake2,
                            cache=tmp_path / "cache")
     report2 = Builder(raw_fixture, tmp_path / "dlan2", config, annotator=ann2, progress=False).run()
-    assert fake2.calls == 0 and report2.usage["cache_hits"] == report.processed
+    fell_back = sum(1 for e in entries if e.get("fallback"))
+    assert fell_back > 0 and fake2.calls == fell_back
+    assert report2.usage["cache_hits"] == report.processed - fell_back
+
+
+def test_an_invalid_answer_is_not_cached(config, episodes, tmp_path):
+    ep = episodes[0]
+    fake = FakeGeminiClient(lambda i, p: "invalid_json")
+    dec, _ = _annotator(config, fake, tmp_path / "cache").annotate(ep)
+    assert dec.annotator == "gemini->rules" and fake.calls == 1
+    assert not list((tmp_path / "cache").rglob("*.json")), "nothing cached"
+    fake2 = FakeGeminiClient()
+    ann = _annotator(config, fake2, tmp_path / "cache")
+    dec, info = ann.annotate(ep)
+    assert fake2.calls == 1 and dec.annotator == "gemini" and not info["cached"], "the second run asks again"
+    dec, info = ann.annotate(ep)
+    assert fake2.calls == 1 and info["cached"], "the valid answer is cached"
+
+
+def test_a_cached_answer_that_no_longer_validates_is_asked_again(config, episodes, tmp_path):
+    """Caches written before answers were validated first hold failed answers: they are dropped, not reused."""
+    ep = episodes[0]
+    ann = _annotator(config, FakeGeminiClient(), tmp_path / "cache")
+    key = build_request(ep, ann.spec).key
+    ann._store(key, {"text": '{"steps": [', "tokens": {"prompt": 10, "output": 5}, "model": ann.spec.model})
+    fake = FakeGeminiClient()
+    ann = _annotator(config, fake, tmp_path / "cache")
+    dec, info = ann.annotate(ep)
+    assert fake.calls == 1 and dec.annotator == "gemini" and not info["cached"]
+    assert ann.usage.invalid_cached == 1 and ann.usage.cache_hits == 0
+    assert json.loads(ann._cache_path(key).read_text())["text"].startswith('{"steps": [{')
+
+
+def test_gemini_plans_are_used_when_they_agree(config, episodes, tmp_path):
+    fake = FakeGeminiClient()
+    ann = _annotator(config, fake, tmp_path / "cache")
+    results = ann.annotate_many(episodes)
+    steps = 0
+    for ep, (dec, _), prompt in zip(episodes, results, _prompts_in_order(fake, episodes), strict=True):
+        said = [s["motion_plan"] for s in oracle_answer(prompt)["steps"]]
+        assert dec.plan_disagreements == 0
+        for step, plan in zip(dec.steps, said, strict=True):
+            event = gripper_event(step.chunk, _previous(ep, step))
+            assert step.plan == (plan if not event else f"{plan}, then {event}" if plan != "stay" else event)
+            steps += 1
+    assert ann.usage.plans_used == steps and ann.usage.plan_disagreements == 0
+    # the rules would have written other plans for some steps ("slightly ..." components): Gemini's are kept
+    assert any(s.plan != motion_plan(s.chunk, config.decomposition.plan, _previous(ep, s))
+               for ep, (d, _) in zip(episodes, results, strict=True) for s in d.steps)
+
+    off = _annotator(config, FakeGeminiClient(), tmp_path / "cache", use_plans=False).annotate_many(episodes)
+    assert all(s.plan == motion_plan(s.chunk, config.decomposition.plan, _previous(ep, s))
+               for ep, (d, _) in zip(episodes, off, strict=True) for s in d.steps)
+
+
+def test_a_disagreeing_plan_gets_the_rule_plan_and_is_counted(config, episodes, raw_fixture, tmp_path):
+    victim = "\n".join(trajectory_text(episodes[0]).splitlines()[:2])
+    fake = FakeGeminiClient(lambda i, p: "wrong_plan" if victim in p else None)
+    ann = _annotator(config, fake, tmp_path / "cache")
+    dec, _ = ann.annotate(episodes[0])
+    first = dec.steps[0]
+    assert dec.annotator == "gemini" and dec.plan_disagreements == 1
+    assert first.plan == motion_plan(first.chunk, config.decomposition.plan, None)
+    assert ann.usage.plan_disagreements == 1 and ann.usage.plans_used == len(dec.steps) - 1
+
+    # counted in the build summary: the card and the CLI line
+    cfg = BuildConfig.load("bridge", "gemini")
+    wrong = FakeGeminiClient(lambda i, p: "wrong_plan" if "pick" in p.split("\n")[1] else None)
+    ann = GeminiAnnotator(cfg.decomposition, cfg.spec.gemini, cfg.spec.rules, client=wrong, cache=tmp_path / "c2")
+    out = tmp_path / "dlan"
+    report = Builder(raw_fixture, out, cfg, annotator=ann, progress=False).run()
+    n = report.usage["plan_disagreements"]
+    entries = [e for _, e in Manifest(out).episodes() if e["status"] == "ok"]
+    assert n > 0 and sum(e.get("plan_disagreements", 0) for e in entries) == n
+    total = sum(e["steps"] for e in entries)
+    assert f"Gemini's on {total - n} of the {total} steps Gemini annotated; {n} named other" in (out / "README.md").read_text()
+
+
+
+def _previous(ep, step):
+    """The gripper state before the step (as the plan writers see it)."""
+    return float(ep.deltas[step.start - 1, 3]) if step.start > 0 else None
+
+
+def _prompts_in_order(fake, episodes):
+    sigs = ["\n".join(trajectory_text(ep).splitlines()[:2]) for ep in episodes]
+    return [next(p for p in fake.prompts if sig in p) for sig in sigs]
+
+
+def test_retry_fallbacks_asks_again_for_answers_that_failed_validation(raw_fixture, tmp_path):
+    cfg = BuildConfig.load("bridge", "gemini")
+    bad = FakeGeminiClient(lambda i, p: "invalid_json" if "pick" in p.split("\n")[1] else None)
+    ann = GeminiAnnotator(cfg.decomposition, cfg.spec.gemini, cfg.spec.rules, client=bad, cache=tmp_path / "c")
+    out = tmp_path / "dlan"
+    Builder(raw_fixture, out, cfg, annotator=ann, progress=False).run()
+    fell_back = [e for _, e in Manifest(out).episodes() if e.get("fallback")]
+    assert fell_back and all(e["fallback"].startswith("invalid_json") for e in fell_back)
+    good = FakeGeminiClient()
+    ann = GeminiAnnotator(cfg.decomposition, cfg.spec.gemini, cfg.spec.rules, client=good, cache=tmp_path / "c")
+    Builder(raw_fixture, out, cfg, annotator=ann, progress=False, retry_fallbacks=True).run()
+    assert good.calls == len(fell_back)
+    assert {e["annotator"] for _, e in Manifest(out).episodes() if e["status"] == "ok"} == {"gemini"}
