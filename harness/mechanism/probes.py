@@ -94,7 +94,7 @@ def _score_batch(model: Any, encoded: Sequence[tuple[list[int], list[list[int]]]
         head_mask[b, :len(h)] = 1
     with torch.inference_mode():
         cache = model(input_ids=head_ids.to(device), attention_mask=head_mask.to(device), use_cache=True,
-                      logits_to_keep=1).past_key_values
+                      logits_to_keep=1).cache
     groups: dict[int, list[tuple[int, int]]] = defaultdict(list)  # option length -> (item, option) pairs
     for b, (_, options) in enumerate(encoded):
         for j, option in enumerate(options):
@@ -110,7 +110,7 @@ def _score_batch(model: Any, encoded: Sequence[tuple[list[int], list[list[int]]]
         starts = torch.tensor([len(heads[b]) for b, _ in pairs])
         batch = {"input_ids": ids, "attention_mask": torch.cat([head_mask[owner], torch.ones_like(ids)], dim=1),
                  "position_ids": starts[:, None] + torch.arange(length + 1)[None, :], "labels": labels,
-                 "past_key_values": shared}
+                 "cache": shared}
         for (b, j), logp in zip(pairs, token_logprobs(model, batch), strict=True):
             scores[b][j] = float(logp.sum())
     return scores
