@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from harness.records import CHANCE_MODEL
 from harness.vqa import judge as judges
 from tests.vqa.fakes import constant
 
@@ -87,4 +88,5 @@ def test_openai_judge_extracts_answers_and_is_recorded(chat_server, run_suite, s
 
 def test_exact_matching_cannot_read_the_same_answers(run_suite):
     result, _ = run_suite(constant("no idea"), only=["MMStar_EMB"])
-    assert [r.score for r in result.rows if r.metric == "Overall"] == [0.0]
+    assert [r.score for r in result.rows if r.metric == "Overall" and r.model != CHANCE_MODEL] == [0.0]
+    assert [r.model for r in result.rows if r.metric == "Overall" and r.model == CHANCE_MODEL] == [CHANCE_MODEL]
