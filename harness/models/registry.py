@@ -7,6 +7,9 @@ embedded offline models) and `openvla` / `ecot` (the baselines, `harness.models.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,11 +101,21 @@ def _load_gemma3(spec: ModelSpec, adapter_dir: Path | None, device: str, torch_d
                                  "(config.json); point the spec's `adapter` at a training run's adapter directory")
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+        with peft_quiet():
+            model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
     model.to(device)
     model.eval()
     return LoadedModel(spec=spec, model=model, processor=processor, tokenizer=processor.tokenizer, device=device,
                        base_dir=base_dir, adapter_dir=adapter_dir)
+
+
+@contextlib.contextmanager
+def peft_quiet() -> Iterator[None]:
+    """Wrapping a model in peft 0.21.2 (the newest) reads `is_gradient_checkpointing`, which transformers 5.24
+    deprecates: nothing of ours calls it, so that one warning is not shown on every load."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning)
+        yield
 
 
 def _has_processor(path: Path) -> bool:

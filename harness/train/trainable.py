@@ -44,9 +44,12 @@ def make_trainable(model: Any, recipe: RecipeSpec) -> Any:
     if recipe.method == "lora":
         from peft import get_peft_model
 
+        from harness.models.registry import peft_quiet
+
         for p in model.parameters():
             p.requires_grad_(False)
-        return get_peft_model(model, lora_config(recipe))
+        with peft_quiet():
+            return get_peft_model(model, lora_config(recipe))
     import torch
 
     # fp32 master weights: AdamW on bf16 weights rounds most small updates away (lr 5e-5 on a weight near 1 is
