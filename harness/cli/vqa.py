@@ -14,7 +14,7 @@ from harness.cli.common import fail
 from harness.paths import results_dir
 from harness.specs import SpecError, load_vqa_suite
 from harness.specs.vqa import VQASuiteSpec
-from harness.vqa import data, embedded, scores
+from harness.vqa import data, generated, scores
 from harness.vqa import judge as judges
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=False,
@@ -61,7 +61,7 @@ def _data_root(suite: VQASuiteSpec, lmudata: Path | None) -> Path:
     try:
         root = data.lmudata_root(suite, lmudata)
         if suite.generated:
-            embedded.stage(root)
+            generated.stage(root)
         data.check(suite, root)
         return root
     except data.LMUDataError as e:
@@ -173,9 +173,9 @@ def stage_embedded(
 ) -> None:
     """Generate the embedded suite's TSVs (VLMEvalKit format, deterministic) into an LMUData directory."""
     root = (out or data.embedded_root()).expanduser().resolve()
-    paths = embedded.stage(root, force=force)
+    paths = generated.stage(root, force=force)
     for name, path in paths.items():
-        typer.echo(f"{name:<22} {embedded.md5_file(path)}  {path}")
+        typer.echo(f"{name:<22} {generated.md5_file(path)}  {path}")
 
 
 @app.command("check")

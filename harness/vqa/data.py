@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.paths import cache_dir
 from harness.specs.vqa import VQASuiteSpec
-from harness.vqa import embedded
+from harness.vqa import generated
 
 
 class LMUDataError(RuntimeError):
@@ -27,7 +27,7 @@ STAGE_HINT = ("stage it on a machine with internet: run VLMEvalKit once for the 
 
 def embedded_root() -> Path:
     """Where the embedded suite is generated (a valid LMUData directory of its own)."""
-    return cache_dir() / "vqa" / f"lmudata-embedded-v{embedded.GENERATOR_VERSION}"
+    return cache_dir() / "vqa" / f"lmudata-embedded-v{generated.GENERATOR_VERSION}"
 
 
 def lmudata_root(suite: VQASuiteSpec, override: str | Path | None = None) -> Path:
@@ -70,11 +70,11 @@ def check(suite: VQASuiteSpec, root: Path, *, kit_md5: Callable[[str], str | Non
                            f"({', '.join(b.dataset + '.tsv' for b in suite.benchmarks)}) into it")
     if suite.generated:
         names = [b.dataset for b in suite.benchmarks]
-        unknown = [n for n in names if n not in embedded.BUILDERS]
+        unknown = [n for n in names if n not in generated.BUILDERS]
         if unknown:
             raise LMUDataError(f"suite {suite.name!r}: {', '.join(unknown)} are not embedded sets "
-                               f"(known: {', '.join(embedded.BUILDERS)})")
-        if not embedded.is_staged(root, names):
+                               f"(known: {', '.join(generated.BUILDERS)})")
+        if not generated.is_staged(root, names):
             raise LMUDataError(f"{root} does not hold the current embedded suite; run `vlm2vla vqa stage-embedded`")
         return {n: root / f"{n}.tsv" for n in names}
     paths = {}
@@ -86,7 +86,7 @@ def check(suite: VQASuiteSpec, root: Path, *, kit_md5: Callable[[str], str | Non
         if want is None:
             raise LMUDataError(f"suite {suite.name!r}: no md5 for {b.dataset} in the spec; add "
                                f"md5: <VLMEvalKit's DATASET_MD5 entry> to its entry in experiments/vqa/{suite.name}.yaml")
-        got = embedded.md5_file(path)
+        got = generated.md5_file(path)
         if got != want:
             raise LMUDataError(f"{path} has md5 {got} but VLMEvalKit expects {want} for {b.dataset}: a different or "
                                f"partial copy. Replace it — {STAGE_HINT.replace('<name>', b.dataset)}")

@@ -13,10 +13,10 @@ pytestmark = pytest.mark.benchmark
 def test_vqa_batched_vs_sequential(benchmark, tmp_path):
     registry = pytest.importorskip("harness.models.registry")
     from harness.specs import load_vqa_suite
-    from harness.vqa import bench, embedded
+    from harness.vqa import bench, generated
 
     suite = load_vqa_suite("embedded")
-    embedded.stage(tmp_path)
+    generated.stage(tmp_path)
     model = registry.load_model("tiny")
     result = benchmark.pedantic(lambda: bench.run(model, suite, tmp_path, model_name="tiny", n=16, batch_size=8,
                                                   max_new_tokens=suite.max_new_tokens), rounds=1, iterations=1)

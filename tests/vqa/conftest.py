@@ -10,10 +10,10 @@ import pytest
 @pytest.fixture(scope="session")
 def staged(tmp_path_factory) -> Path:
     """The embedded suite written to a private LMUData directory."""
-    from harness.vqa import embedded
+    from harness.vqa import generated
 
     root = tmp_path_factory.mktemp("lmudata")
-    embedded.stage(root)
+    generated.stage(root)
     return root
 
 

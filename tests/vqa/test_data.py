@@ -6,7 +6,7 @@ import pytest
 
 from harness.specs import load_vqa_suite
 from harness.specs.vqa import BenchmarkSpec, VQASuiteSpec
-from harness.vqa import data, embedded
+from harness.vqa import data, generated
 
 
 def _suite(*benchmarks: BenchmarkSpec) -> VQASuiteSpec:
@@ -34,14 +34,14 @@ def test_missing_tsv_names_the_file_and_how_to_stage_it(tmp_path):
 def test_md5_mismatch_names_both_sums(tmp_path):
     (tmp_path / "MMStar.tsv").write_text("index\tquestion\n1\tpartial download\n")
     suite = _suite(BenchmarkSpec("MMStar", "MMStar", md5="e1ecd2140806c1b1bbf54b43372efb9e"))
-    got = embedded.md5_file(tmp_path / "MMStar.tsv")
+    got = generated.md5_file(tmp_path / "MMStar.tsv")
     with pytest.raises(data.LMUDataError, match=f"has md5 {got} but VLMEvalKit expects e1ecd2140806c1b1bbf54b43372efb9e"):
         data.check(suite, tmp_path)
 
 
 def test_matching_md5_passes(tmp_path):
     (tmp_path / "Mine.tsv").write_text("index\tquestion\n")
-    suite = _suite(BenchmarkSpec("Mine", "Mine", md5=embedded.md5_file(tmp_path / "Mine.tsv")))
+    suite = _suite(BenchmarkSpec("Mine", "Mine", md5=generated.md5_file(tmp_path / "Mine.tsv")))
     assert data.check(suite, tmp_path) == {"Mine": tmp_path / "Mine.tsv"}
 
 
@@ -61,8 +61,8 @@ def test_spec_md5_that_disagrees_with_vlmevalkit_is_refused():
 def test_embedded_suite_must_be_staged(tmp_path, suite):
     with pytest.raises(data.LMUDataError, match="vlm2vla vqa stage-embedded"):
         data.check(suite, tmp_path)
-    embedded.stage(tmp_path)
-    assert set(data.check(suite, tmp_path)) == set(embedded.BUILDERS)
+    generated.stage(tmp_path)
+    assert set(data.check(suite, tmp_path)) == set(generated.BUILDERS)
 
 
 def test_vlmevalkit_would_not_download_after_a_passing_check(staged, suite):

@@ -24,10 +24,10 @@ home = Path(os.environ["HOME"])
 home_before = sorted(p.name for p in home.iterdir())
 torch.manual_seed(7); expected = torch.rand(3).tolist(); torch.manual_seed(7)
 before = state()
-from harness.vqa import embedded, kit, runner
+from harness.vqa import generated, kit, runner
 from harness.specs import load_vqa_suite
 after_import = state()
-root = Path(sys.argv[1]); embedded.stage(root)
+root = Path(sys.argv[1]); generated.stage(root)
 suite = load_vqa_suite("embedded")
 from harness.vqa.adapter import HarnessVLM
 from harness.vqa.predict import predict

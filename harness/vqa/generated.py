@@ -1,4 +1,5 @@
-"""The embedded VQA suite: small, deterministic stand-ins for the paper's seven benchmarks, written by the project.
+"""The generated VQA suite (spec `experiments/vqa/embedded.yaml`): small, deterministic stand-ins for the paper's
+seven benchmarks, written by the project.
 
 Each set is a TSV in VLMEvalKit's own format (base64 PNG `image`, `question`, `answer`, options `A`..`D`,
 `category`, ...) and is scored by the real VLMEvalKit class its name selects, so the same code path as the paper

@@ -8,7 +8,7 @@ import os
 import pandas as pd
 import pytest
 
-from harness.vqa import embedded
+from harness.vqa import generated
 
 MME_CATEGORIES = {"OCR", "artwork", "celebrity", "color", "count", "existence", "landmark", "position", "posters",
                   "scene", "code_reasoning", "commonsense_reasoning", "numerical_calculation", "text_translation"}
@@ -23,31 +23,31 @@ def _read(root, name) -> pd.DataFrame:
 
 
 def test_staging_is_deterministic(tmp_path):
-    a, b = embedded.stage(tmp_path / "a"), embedded.stage(tmp_path / "b")
-    assert list(a) == list(embedded.BUILDERS)
+    a, b = generated.stage(tmp_path / "a"), generated.stage(tmp_path / "b")
+    assert list(a) == list(generated.BUILDERS)
     for name in a:
         assert a[name].read_bytes() == b[name].read_bytes(), name
 
 
 def test_an_edited_copy_is_rebuilt_with_its_cached_images(staged, tmp_path):
     root = tmp_path / "lmu"
-    paths = embedded.stage(root)
+    paths = generated.stage(root)
     original = paths["MMStar_EMB"].read_bytes()
     stale_image = root / "images" / "MMStar_EMB" / "0.png"
     stale_image.parent.mkdir(parents=True)
     stale_image.write_bytes(b"stale")
     paths["MMStar_EMB"].write_bytes(original.replace(b"colour", b"color"))
-    assert not embedded.is_staged(root)
-    embedded.stage(root)
-    assert embedded.is_staged(root)
+    assert not generated.is_staged(root)
+    generated.stage(root)
+    assert generated.is_staged(root)
     assert paths["MMStar_EMB"].read_bytes() == original
     assert not stale_image.exists()  # VLMEvalKit would otherwise reuse it for the new TSV
 
 
 def test_up_to_date_copy_is_reused(tmp_path):
-    paths = embedded.stage(tmp_path)
+    paths = generated.stage(tmp_path)
     mtime = os.stat(paths["MME_EMB"]).st_mtime_ns
-    embedded.stage(tmp_path)
+    generated.stage(tmp_path)
     assert os.stat(paths["MME_EMB"]).st_mtime_ns == mtime
 
 
@@ -55,7 +55,7 @@ def test_spec_names_follow_vlmevalkit_rules(suite):
     """A name selects VLMEvalKit's scoring: it must contain the paper benchmark it stands in for."""
     paper = {"MMMU_DEV_VAL", "MMStar", "MME", "OCRBench", "MMBench_DEV_EN", "TextVQA_VAL", "DocVQA_VAL"}
     names = [b.dataset for b in suite.benchmarks]
-    assert sorted(names) == sorted(embedded.BUILDERS)
+    assert sorted(names) == sorted(generated.BUILDERS)
     assert {n.removesuffix("_EMB") for n in names} == paper
     assert suite.generated and all(b.md5 is None for b in suite.benchmarks)
 
@@ -121,4 +121,4 @@ def test_prompts_are_vlmevalkits(datasets):
 
 def test_unknown_set_is_named():
     with pytest.raises(KeyError, match="no embedded VQA set named 'Nope'"):
-        embedded.build("Nope")
+        generated.build("Nope")
