@@ -10,6 +10,7 @@ chosen to quit. The note is optional: end of input there, or Ctrl-C, leaves it e
 
 from __future__ import annotations
 
+import logging
 import select
 import sys
 from collections.abc import Mapping
@@ -22,6 +23,8 @@ from harness.robot.triallog import safe_text
 SCORES = {"s": "success", "f": "failure", "i": "invalid", "k": "skip"}
 NOTE_MAX = 2000  # characters kept of a note (a pasted log is not a note)
 ECHO_MAX = 40  # characters of a refused answer shown back
+
+log = logging.getLogger(__name__)
 
 
 class OperatorQuit(Exception):
@@ -167,8 +170,12 @@ class OperatorConsole:
                     self.say("   stopping after the current step ...")
                     break
                 self.say(f"   (ignored {line.strip()!r} while the trial runs; type x + Enter to stop it)")
-        except (OSError, ValueError):
-            pass
+        except (OSError, ValueError) as e:
+            # select retries EINTR itself, so this is lasting (input closed, no file descriptor): say so once and stop
+            # polling, instead of silently losing the operator's stop on every step.
+            self.poll_stop = False
+            log.warning("operator console: cannot poll the terminal for a stop (%s: %s); typing x + Enter no longer "
+                        "stops a trial early - Ctrl-C still stops the session", type(e).__name__, e)
         return self._stop
 
 

@@ -109,3 +109,16 @@ def test_trial_header_and_live_line():
     assert "-- trial 3 of 30 -- policy B -- policy A: 3/30 scored | policy B: 2/30 scored" in text
     assert "carrot at x=31 cm, y=-5 cm" in text and "instruction (es): recoge la zanahoria" in text
     assert "2 step(s) moved (1 clipped, 1 IK failure(s)) | retry (not there yet)" in text
+
+
+def test_a_terminal_that_cannot_be_polled_is_logged_once(caplog):
+    r, w = os.pipe()
+    os.close(w)
+    rf = os.fdopen(r)
+    c = OperatorConsole(rf, io.StringIO(), poll_stop=True)
+    rf.close()  # the operator's terminal went away: select() raises on the closed file
+    with caplog.at_level("WARNING", logger="harness.robot.console"):
+        assert c.stop_requested() is False and c.stop_requested() is False
+    (record,) = caplog.records  # said once, not on every step
+    assert "cannot poll the terminal for a stop (ValueError" in record.getMessage()
+    assert c.poll_stop is False
