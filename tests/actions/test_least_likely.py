@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import transformers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,9 +17,6 @@ from harness.actions import (
     quantize,
     select_least_likely,
 )
-
-transformers = pytest.importorskip("transformers")
-tokenizers = pytest.importorskip("tokenizers")
 
 CORPUS = [
     "the robot picks up the carrot and puts it in the pot",

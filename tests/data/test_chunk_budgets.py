@@ -16,8 +16,6 @@ from harness.data.dlan import read_examples
 from harness.data.rules import RulesAnnotator
 from harness.specs.model import GenerationSpec
 
-pytest.importorskip("transformers")
-
 
 @pytest.fixture(scope="module")
 def tiny_tokenizer_dir():

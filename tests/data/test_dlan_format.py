@@ -30,7 +30,8 @@ def test_missing_dataset_is_explained(tmp_path):
 
 
 def test_loads_with_datasets(tmp_path):
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     write_shard([_example(0), _example(1)], tmp_path / "data" / "train-00000.parquet")
     ds = datasets.load_dataset("parquet", data_dir=str(tmp_path / "data"), split="train")
     assert ds.num_rows == 2 and ds[0]["images"] == ["images/ep0/0.jpg"]

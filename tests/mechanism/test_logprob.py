@@ -4,20 +4,17 @@ handling, least-likely targets as the chosen ids, and the CLI's CSV and figure."
 from __future__ import annotations
 
 import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
 
-pytest.importorskip("transformers")
-
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
-
-from harness.cli.main import app  # noqa: E402
-from harness.data.dlan import read_examples  # noqa: E402
-from harness.mechanism.logprob import action_items, logprob_rows, mean_logprob  # noqa: E402
-from harness.mechanism.scoring import token_logprobs  # noqa: E402
-from harness.models import IGNORE_INDEX  # noqa: E402
-from harness.records import LogprobRow, read_rows  # noqa: E402
-from harness.train.data import TrainDataset, collate  # noqa: E402
+from harness.cli.main import app
+from harness.data.dlan import read_examples
+from harness.mechanism.logprob import action_items, logprob_rows, mean_logprob
+from harness.mechanism.scoring import token_logprobs
+from harness.models import IGNORE_INDEX
+from harness.records import LogprobRow, read_rows
+from harness.train.data import TrainDataset, collate
 
 
 def _by_hand(loaded, item, ids: list[int]) -> list[float]:
@@ -107,7 +104,6 @@ def test_cli_writes_rows_and_the_density_plot(dlan_heldout, private_dirs):
     rows = read_rows(csv, LogprobRow)
     assert len(rows) == 4 and {r.model for r in rows} == {"tiny"}
     assert "verbalized" in result.output and "least_likely" in result.output
-    pytest.importorskip("matplotlib")
     assert csv.with_suffix(".png").stat().st_size > 0 and csv.with_suffix(".pdf").is_file()
     missing = CliRunner().invoke(app, ["logprob", "--model", "tiny", "--data", str(private_dirs / "nothing")])
     assert missing.exit_code == 2 and "vlm2vla data build" in missing.output

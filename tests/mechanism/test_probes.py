@@ -4,14 +4,11 @@ a constructed case), ties count as wrong, subsets keep every category, and bad p
 from __future__ import annotations
 
 import pytest
+import torch
 
-pytest.importorskip("transformers")
-
-import torch  # noqa: E402
-
-from harness.mechanism.probes import ProbeScores, load_probe_set, score_probe_set, subset  # noqa: E402
-from harness.specs import SpecError, load  # noqa: E402
-from harness.specs.probes import ProbeItem, ProbeSetSpec  # noqa: E402
+from harness.mechanism.probes import ProbeScores, load_probe_set, score_probe_set, subset
+from harness.specs import SpecError, load
+from harness.specs.probes import ProbeItem, ProbeSetSpec
 
 PROMPTS = ["move forward", "close the", "Instruction: pick up the"]
 OPTIONS = ["gripper", "cm", "carrot", "left 2.0 cm", "spoon"]

@@ -8,14 +8,12 @@ from dataclasses import replace
 
 import pytest
 
-pytest.importorskip("peft")
-
-from harness.actions import StaleTokenFileError  # noqa: E402
-from harness.models import load_model  # noqa: E402
-from harness.models.least_likely import TOKEN_FILE  # noqa: E402
-from harness.specs import load_model as load_spec  # noqa: E402
-from harness.train.recipe import train  # noqa: E402
-from tests.dlan_fixture import write_dlan  # noqa: E402
+from harness.actions import StaleTokenFileError
+from harness.models import load_model
+from harness.models.least_likely import TOKEN_FILE
+from harness.specs import load_model as load_spec
+from harness.train.recipe import train
+from tests.dlan_fixture import write_dlan
 
 
 @pytest.fixture(scope="module")

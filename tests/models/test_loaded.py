@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
+from PIL import Image
 
-pytest.importorskip("transformers")
-
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from harness.data import templates as T  # noqa: E402
-from harness.models import IGNORE_INDEX, load_model  # noqa: E402
+from harness.data import templates as T
+from harness.models import IGNORE_INDEX, load_model
 
 PROMPT = T.action_prompt("put the carrot in the pot", "grasp the carrot", "move down")
 TARGET = "move down 2.0 cm, close gripper"

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
 
-pytest.importorskip("transformers")
-
-from typer.testing import CliRunner  # noqa: E402
-
-from harness.cli.main import app  # noqa: E402
-from tests.dlan_fixture import write_dlan  # noqa: E402
+from harness.cli.main import app
+from tests.dlan_fixture import write_dlan
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-pytest.importorskip("transformers")
-
-from harness.actions import LeastLikelyCodec, LeastLikelyTokens, StaleTokenFileError, tokenizer_fingerprint  # noqa: E402
-from harness.models import CheckpointNotFoundError, ModelLoadError, load_model  # noqa: E402
-from harness.models import least_likely as ll  # noqa: E402
-from harness.models.embedded import MARKER, cached_build  # noqa: E402
-from harness.specs import load_model as load_spec  # noqa: E402
-from harness.specs.model import ModelSpec  # noqa: E402
+from harness.actions import LeastLikelyCodec, LeastLikelyTokens, StaleTokenFileError, tokenizer_fingerprint
+from harness.models import CheckpointNotFoundError, ModelLoadError, load_model
+from harness.models import least_likely as ll
+from harness.models.embedded import MARKER, cached_build
+from harness.specs import load_model as load_spec
+from harness.specs.model import ModelSpec
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,9 @@ import copy
 import re
 
 import pytest
+from PIL import Image
 
-pytest.importorskip("transformers")
-pytest.importorskip("llguidance")
-
-from PIL import Image  # noqa: E402
-
-from harness.data import templates as T  # noqa: E402
+from harness.data import templates as T
 
 INSTRUCTION = "pick up the carrot"
 SUBTASK = "reach the carrot"

@@ -12,8 +12,6 @@ from harness.cli.main import app
 from harness.records import PolicyBenchRow, read_rows
 from tests.dlan_fixture import write_dlan
 
-pytest.importorskip("transformers")
-pytest.importorskip("llguidance")
 runner = CliRunner()
 
 FAST_TINY = """description: tiny with short budgets (tests)

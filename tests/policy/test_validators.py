@@ -42,11 +42,6 @@ class FakeClient:
         return SimpleNamespace(text=text, parsed=None)
 
 
-@pytest.fixture(autouse=True)
-def _genai():
-    pytest.importorskip("google.genai")
-
-
 def test_gemini_answer_is_the_decision_with_its_reason():
     fake = FakeClient([{"decision": "proceed", "reason": "the carrot is in the gripper"}])
     d = GeminiValidator(client=fake).decide(BEFORE, AFTER, "grasp the carrot", "lift the carrot")

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
-pytest.importorskip("transformers")
-
-import torch  # noqa: E402
-
-from harness.models import load_model  # noqa: E402
-from harness.train.data import TrainDataset, collate, training_items  # noqa: E402
-from harness.train.loss import target_loss  # noqa: E402
+from harness.models import load_model
+from harness.train.data import TrainDataset, collate, training_items
+from harness.train.loss import target_loss
 
 
 def test_target_loss_equals_the_full_forward_loss(dlan):

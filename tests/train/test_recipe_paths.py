@@ -9,20 +9,17 @@ import sys
 from dataclasses import replace
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
-pytest.importorskip("peft")
-
-import torch  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
-
-from harness.models import load_model  # noqa: E402
-from harness.paths import REPO_ROOT  # noqa: E402
-from harness.records import TrainLogRow, read_rows  # noqa: E402
-from harness.specs import SpecError, load_recipe  # noqa: E402
-from harness.specs import load_model as load_spec  # noqa: E402
-from harness.train.distributed import configure_deepspeed  # noqa: E402
-from harness.train.recipe import train  # noqa: E402
-from tests.dlan_fixture import write_dlan  # noqa: E402
+from harness.models import load_model
+from harness.paths import REPO_ROOT
+from harness.records import TrainLogRow, read_rows
+from harness.specs import SpecError, load_recipe
+from harness.specs import load_model as load_spec
+from harness.train.distributed import configure_deepspeed
+from harness.train.recipe import train
+from tests.dlan_fixture import write_dlan
 
 
 def test_accumulation_is_derived_from_the_effective_batch_and_the_processes():

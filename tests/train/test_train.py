@@ -10,25 +10,22 @@ import time
 from dataclasses import replace
 
 import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from typer.testing import CliRunner
 
-pytest.importorskip("peft")
-
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
-
-from harness.cli.main import app  # noqa: E402
-from harness.data.dlan import read_examples  # noqa: E402
-from harness.models import IGNORE_INDEX, load_model  # noqa: E402
-from harness.paths import REPO_ROOT  # noqa: E402
-from harness.records import TrainLogRow, read_rows  # noqa: E402
-from harness.specs import load_model as load_spec  # noqa: E402
-from harness.specs import load_recipe  # noqa: E402
-from harness.train.data import TrainDataset, collate, training_items  # noqa: E402
-from harness.train.recipe import RunMismatchError, _order, train  # noqa: E402
-from harness.train.trainable import make_trainable  # noqa: E402
-from tests.dlan_fixture import write_dlan  # noqa: E402
+from harness.cli.main import app
+from harness.data.dlan import read_examples
+from harness.models import IGNORE_INDEX, load_model
+from harness.paths import REPO_ROOT
+from harness.records import TrainLogRow, read_rows
+from harness.specs import load_model as load_spec
+from harness.specs import load_recipe
+from harness.train.data import TrainDataset, collate, training_items
+from harness.train.recipe import RunMismatchError, _order, train
+from harness.train.trainable import make_trainable
+from tests.dlan_fixture import write_dlan
 
 TARGETS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 

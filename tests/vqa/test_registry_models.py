@@ -12,7 +12,6 @@ pytestmark = pytest.mark.slow
 
 
 def test_tiny_model_runs_the_embedded_suite(results):
-    pytest.importorskip("harness.models.registry")
     r = CliRunner().invoke(app, ["vqa", "--model", "tiny", "--suite", "embedded", "--limit", "4", "--quiet"])
     assert r.exit_code == 0, r.stderr
     rows = read_rows(results / "vqa" / "scores.csv", VQAScoreRow)
@@ -22,7 +21,6 @@ def test_tiny_model_runs_the_embedded_suite(results):
 
 
 def test_batched_and_one_at_a_time_answers_agree_on_tiny(results):
-    pytest.importorskip("harness.models.registry")
     r = CliRunner().invoke(app, ["vqa", "bench", "--model", "tiny", "--n", "8", "--batch-size", "4"])
     assert r.exit_code == 0, r.stderr
     assert "identical answers: 8/8" in r.stdout
