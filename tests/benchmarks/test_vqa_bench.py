@@ -1,7 +1,8 @@
 """VQA generation throughput, batched vs one at a time, on the registry's tiny model (`make bench`).
 
-A measurement, not an assertion on time: the ratio lands in the benchmark's extra_info. The CPU/GPU numbers the
-issue asks for come from `vlm2vla vqa bench --model gemma3-270m` (see README)."""
+A measurement, not an assertion on time: the ratio lands in the benchmark's extra_info. Greedy answers must not
+depend on batching: the batched answers equal the one-at-a-time answers. The CPU/GPU numbers the issue asks for come
+from `vlm2vla vqa bench --model gemma3-270m` (see README)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,5 @@ def test_vqa_batched_vs_sequential(benchmark, tmp_path):
     benchmark.extra_info.update(speedup=result.speedup, identical_answers=result.identical_answers, n=result.n,
                                 sequential_samples_per_s=result.sequential_samples_per_s,
                                 batched_samples_per_s=result.batched_samples_per_s)
+    # greedy decoding: padding a prompt into a batch must not change its answer
+    assert result.n == 16 and result.identical_answers == result.n
