@@ -26,7 +26,8 @@ from harness.sim import kinematics as kin
 from harness.sim.mjcf import CAMERA_NAME, FINGER_MAX, FINGER_MIN, Placement, scene_xml
 from harness.sim.objects import SimObject, get_object
 from harness.sim.success import SuccessTracker, TargetState
-from harness.specs import RobotSpec, TaskSpec
+from harness.specs import TaskSpec
+from harness.specs.robot import SimConfig
 
 WAYPOINT_M = 0.01  # Cartesian spacing of IK waypoints along one step
 GRIPPER_TIME_S = 0.4  # simulated time for the fingers to open or close
@@ -44,11 +45,11 @@ def _import_mujoco():
 
 
 class SimBackend(RobotBackend):
-    """MuJoCo WidowX 250S for one task. `robot` is a `RobotSpec` (workspace, start pose, camera, moving time)."""
+    """MuJoCo WidowX 250S for one task. `robot` is its `SimConfig` (workspace, start pose, camera, moving time)."""
 
     name = "sim"
 
-    def __init__(self, robot: RobotSpec, task: TaskSpec, *, render: bool = True):
+    def __init__(self, robot: SimConfig, task: TaskSpec, *, render: bool = True):
         if robot.camera.device not in ("", CAMERA_NAME):
             raise ValueError(f"robot {robot.name!r}: key 'camera.device': value {robot.camera.device!r} names no "
                              f"simulated camera; the simulator has one, {CAMERA_NAME!r} (or leave it empty)")

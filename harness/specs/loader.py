@@ -17,13 +17,14 @@ from harness.specs.data import DataSpec
 from harness.specs.model import ModelSpec
 from harness.specs.probes import ProbeSetSpec
 from harness.specs.recipe import RecipeSpec
-from harness.specs.robot import RobotSpec
+from harness.specs.robot import RobotSpec, robot_config
 from harness.specs.task import TaskSpec
 from harness.specs.vqa import VQASuiteSpec
 
 T = TypeVar("T")
 
-# kind (= directory under experiments/) -> schema. Later issues register theirs here.
+# kind (= directory under experiments/) -> schema. Later issues register theirs here. A robot spec's schema is its
+# kind's config class, chosen by its `backend` (`_schema`).
 KINDS: dict[str, type] = {
     "models": ModelSpec,
     "actions": ActionReprSpec,
@@ -82,6 +83,13 @@ def find(name: str, kind: str | None = None, root: Path | None = None) -> SpecRe
     return matches[0]
 
 
+def _schema(kind: str, raw: dict[str, Any]) -> type:
+    """The dataclass one file loads into: its kind's schema, or for a robot the config class of its `backend`."""
+    if kind == "robots":
+        return robot_config(raw.get("backend", RobotSpec.backend))
+    return KINDS[kind]
+
+
 def _merge(ref: SpecRef) -> DictConfig:
     try:
         raw = yaml.safe_load(ref.path.read_text())
@@ -95,7 +103,10 @@ def _merge(ref: SpecRef) -> DictConfig:
         raise SpecError(f"{ref.path}: the top level must be a mapping of keys, got {type(raw).__name__}")
     if raw.setdefault("name", ref.name) != ref.name:
         raise SpecError(f"{ref.path}: key 'name': value {raw['name']!r} must equal the file name {ref.name!r}")
-    schema = OmegaConf.structured(KINDS[ref.kind])
+    try:
+        schema = OmegaConf.structured(_schema(ref.kind, raw))
+    except SpecValueError as e:
+        raise SpecError(f"{ref.path}: {e}") from e
     try:
         return OmegaConf.merge(schema, OmegaConf.create(raw))
     except ConfigKeyError as e:

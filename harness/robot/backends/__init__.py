@@ -1,19 +1,19 @@
-"""Robot backends behind one interface. The simulator's backend is built by the CLI (the robot layer does not
-import `harness.sim`)."""
+"""Robot backends behind one interface, each built from its kind's config (`harness.specs.robot`). The simulator's
+backend is built by the CLI (the robot layer does not import `harness.sim`)."""
 
 from __future__ import annotations
 
 from harness.robot.backend import RobotBackend
-from harness.specs.robot import RobotSpec
+from harness.specs.robot import DryRunConfig, RobotSpec, WidowXConfig
 
 
 def make_backend(robot: RobotSpec) -> RobotBackend:
     """dry-run and widowx; `sim` lives in harness.sim (see harness.cli.robot)."""
-    if robot.backend == "dry-run":
+    if isinstance(robot, DryRunConfig):
         from harness.robot.backends.dry_run import DryRunBackend
 
         return DryRunBackend(robot)
-    if robot.backend == "widowx":
+    if isinstance(robot, WidowXConfig):
         from harness.robot.backends.widowx import WidowXBackend
 
         return WidowXBackend(robot)

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from harness.policy.base import Observation
 from harness.robot.backend import MotionCommand, MotionResult, RobotBackend, SceneSetup
-from harness.specs.robot import RobotSpec
+from harness.specs.robot import DryRunConfig
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 class DryRunBackend(RobotBackend):
     name = "dry-run"
 
-    def __init__(self, robot: RobotSpec):
+    def __init__(self, robot: DryRunConfig):
         self.robot = robot
         self.commands: list[MotionCommand] = []  # everything that reached the "arm", in order
         self.ee = tuple(robot.start_ee)

@@ -35,7 +35,7 @@ import numpy as np
 from harness.policy.base import Observation
 from harness.robot.backend import MotionCommand, MotionResult, RobotBackend, SceneSetup
 from harness.robot.camera import Camera, make_camera
-from harness.specs.robot import RobotSpec
+from harness.specs.robot import WidowXConfig
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def base_to_tsy(dx: float, dy: float, yaw: float) -> tuple[float, float]:
 class WidowXBackend(RobotBackend):
     name = "widowx"
 
-    def __init__(self, robot: RobotSpec, camera: Camera | None = None, api: InterbotixAPI | None = None):
+    def __init__(self, robot: WidowXConfig, camera: Camera | None = None, api: InterbotixAPI | None = None):
         self.robot = robot
         self._camera = camera
         self._api = api
