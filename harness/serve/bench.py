@@ -41,7 +41,7 @@ class ServeBenchResult:
 
     @property
     def overhead_per_cycle_s(self) -> float:
-        per_cycle = [a + b for a, b in zip(self.overhead_s[::2], self.overhead_s[1::2])]
+        per_cycle = [a + b for a, b in zip(self.overhead_s[::2], self.overhead_s[1::2], strict=True)]
         return statistics.median(per_cycle)
 
     @property

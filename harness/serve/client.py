@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -40,9 +41,11 @@ class OpenpiConnection:
         # per request: client wall time - the server's time in the policy (`server_timing.infer_ms`), seconds
         self.overheads: deque[float] = deque(maxlen=1024)
         headers = {P.API_KEY_HEADER: f"{P.API_KEY_SCHEME} {api_key}"} if api_key else None
+        self._stack = ExitStack()  # websockets >= 17.1 wants its connection entered as a context
         try:
-            self._ws = websockets.sync.client.connect(url, compression=None, max_size=None, proxy=None,
-                                                      additional_headers=headers, open_timeout=connect_timeout_s)
+            self._ws = self._stack.enter_context(websockets.sync.client.connect(
+                url, compression=None, max_size=None, proxy=None, additional_headers=headers,
+                open_timeout=connect_timeout_s))
         except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as e:
             raise PolicyServerError(f"{url}: cannot connect to the policy server: {e}") from e
         self.metadata = self._receive(connect_timeout_s, "metadata")
@@ -82,7 +85,7 @@ class OpenpiConnection:
         return reply
 
     def close(self) -> None:
-        self._ws.close()
+        self._stack.close()
 
 
 class RemotePolicy(Policy):

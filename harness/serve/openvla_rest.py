@@ -2,7 +2,7 @@
 
 Body: `{"image": uint8 H x W x 3, "instruction": str, "unnorm_key": str}` encoded with json-numpy (the real package,
 as deploy.py's clients patch `json` with it); the reply is the 7-dim action (dx, dy, dz, droll, dpitch, dyaw,
-gripper), json-numpy encoded, or json-numpy text inside a JSON string when the request asked for double encoding.
+gripper), json-numpy encoded (deploy.py double-encodes only when asked to with an "encoded" body; we never ask).
 deploy.py answers a failed prediction with the string "error" and HTTP 200: that, a non-200 status, a timeout, a
 refused connection or a reply that is not a finite 7-vector all raise `PolicyServerError`.
 
@@ -51,8 +51,6 @@ class OpenVLARestClient:
             raise PolicyServerError(f"{self.url}: no reply within {self.timeout_s} s or unreachable: {e}") from e
         try:
             reply = json_numpy.loads(text)
-            if isinstance(reply, str) and reply != "error":  # deploy.py's double encoding
-                reply = json_numpy.loads(reply)
         except (ValueError, TypeError) as e:
             raise PolicyServerError(f"{self.url}: the reply is not json-numpy: {text[:200]!r}") from e
         if isinstance(reply, str):
@@ -86,7 +84,7 @@ class OpenVLARestPolicy(Policy):
         if not 0.0 <= gripper <= 1.0:
             raise PolicyServerError(f"{self.client.url}: gripper {gripper} is outside [0, 1]")
         text = json.dumps([float(v) for v in action])
-        stats = {"latency_s": time.perf_counter() - t0, **{k: float(v) for k, v in zip(ROTATION_KEYS, action[3:6])}}
+        stats = {"latency_s": time.perf_counter() - t0, **{k: float(v) for k, v in zip(ROTATION_KEYS, action[3:6], strict=True)}}
         chunk = [ActionStep(float(action[0]), float(action[1]), float(action[2]), gripper)]
         return CycleOutput(self.instruction, "", text, chunk, None, {"action": text}, stats)
 
