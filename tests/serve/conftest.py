@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("openpi_client")  # the `serve` extra (make setup-all installs it)
 
-from harness.policy.base import CycleOutput, Decision, Observation, Policy  # noqa: E402
+from harness.policy.base import CycleOutput, Observation  # noqa: E402
 from harness.policy.scripted import ScriptedPolicy  # noqa: E402
 from harness.serve.server import PolicyServer, ServedModel  # noqa: E402
 from harness.specs import load_model as load_model_spec  # noqa: E402
@@ -65,5 +65,3 @@ def scripted_server(scripted_spec):
     yield server
     server.stop()
 
-
-__all__ = ["Decision", "Policy"]
