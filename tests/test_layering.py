@@ -22,6 +22,7 @@ FORBIDDEN = {
     "models": {"train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli"},
     "train": {"policy", "robot", "sim", "vqa", "reports", "mechanism", "cli"},
     "policy": {"robot", "sim", "vqa", "reports", "mechanism", "cli"},
+    "serve": {"robot", "sim", "vqa", "reports", "mechanism", "cli"},
     "robot": {"sim", "vqa", "reports", "mechanism", "cli"},
     "sim": {"vqa", "reports", "mechanism", "cli"},
     "vqa": {"robot", "sim", "reports", "mechanism", "cli"},

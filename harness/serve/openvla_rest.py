@@ -1,0 +1,97 @@
+"""Client of OpenVLA's own REST server (`vla-scripts/deploy.py`): `POST /act` with a json-numpy body.
+
+Body: `{"image": uint8 H x W x 3, "instruction": str, "unnorm_key": str}` encoded with json-numpy (the real package,
+as deploy.py's clients patch `json` with it); the reply is the 7-dim action (dx, dy, dz, droll, dpitch, dyaw,
+gripper), json-numpy encoded (deploy.py double-encodes only when asked to with an "encoded" body; we never ask).
+deploy.py answers a failed prediction with the string "error" and HTTP 200: that, a non-200 status, a timeout, a
+refused connection or a reply that is not a finite 7-vector all raise `PolicyServerError`.
+
+The policy wrapper is flat like `harness.policy.baselines.OpenVLAPolicy`: the instruction is its only sub-task and
+each cycle is one step. It executes translation and gripper; the rotation is logged in the cycle's text and stats
+(executing it needs the envelope to bound rotation, issue 18's second part).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import json_numpy
+import numpy as np
+
+from harness.actions.types import ActionStep
+from harness.policy.base import CycleOutput, Decision, Observation, Policy
+from harness.serve.client import PolicyServerError
+
+ACTION_DIM = 7
+ROTATION_KEYS = ("droll", "dpitch", "dyaw")
+
+
+class OpenVLARestClient:
+    def __init__(self, url: str, *, unnorm_key: str | None = "bridge_orig", timeout_s: float = 30.0):
+        self.url = url.rstrip("/") + "/act" if not url.rstrip("/").endswith("/act") else url.rstrip("/")
+        self.unnorm_key, self.timeout_s = unnorm_key, timeout_s
+
+    def act(self, image: np.ndarray, instruction: str) -> np.ndarray:
+        """The 7-dim action deploy.py predicts for one image and instruction."""
+        body: dict[str, Any] = {"image": np.ascontiguousarray(image, dtype=np.uint8), "instruction": instruction}
+        if self.unnorm_key is not None:
+            body["unnorm_key"] = self.unnorm_key
+        request = urllib.request.Request(self.url, data=json_numpy.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                text = response.read().decode()
+        except urllib.error.HTTPError as e:
+            raise PolicyServerError(f"{self.url}: HTTP {e.code}: {e.read()[:500]!r}") from e
+        except (urllib.error.URLError, TimeoutError, OSError) as e:
+            raise PolicyServerError(f"{self.url}: no reply within {self.timeout_s} s or unreachable: {e}") from e
+        try:
+            reply = json_numpy.loads(text)
+        except (ValueError, TypeError) as e:
+            raise PolicyServerError(f"{self.url}: the reply is not json-numpy: {text[:200]!r}") from e
+        if isinstance(reply, str):
+            raise PolicyServerError(f"{self.url}: the server answered {reply!r} (deploy.py's failed prediction)")
+        try:
+            action = np.asarray(reply, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise PolicyServerError(f"{self.url}: the reply is not a numeric action: {text[:200]!r}") from e
+        if action.shape != (ACTION_DIM,) or not np.isfinite(action).all():
+            raise PolicyServerError(f"{self.url}: expected a finite {ACTION_DIM}-dim action, got {action.tolist()!r}")
+        return action
+
+
+class OpenVLARestPolicy(Policy):
+    """A baseline served by deploy.py, as a flat policy (see the module doc)."""
+
+    def __init__(self, client: OpenVLARestClient, name: str = "openvla-rest"):
+        self.client, self.name = client, name
+        self.instruction: str | None = None
+
+    def start(self, instruction: str, observation: Observation, out_of_distribution: bool = False) -> list[str]:
+        self.instruction = instruction
+        return [instruction]
+
+    def act(self, observation: Observation) -> CycleOutput:
+        if self.instruction is None:
+            raise RuntimeError("act() called before start()")
+        t0 = time.perf_counter()
+        action = self.client.act(observation.image, self.instruction)
+        gripper = float(action[6])
+        if not 0.0 <= gripper <= 1.0:
+            raise PolicyServerError(f"{self.client.url}: gripper {gripper} is outside [0, 1]")
+        text = json.dumps([float(v) for v in action])
+        stats = {"latency_s": time.perf_counter() - t0, **{k: float(v) for k, v in zip(ROTATION_KEYS, action[3:6], strict=True)}}
+        chunk = [ActionStep(float(action[0]), float(action[1]), float(action[2]), gripper)]
+        return CycleOutput(self.instruction, "", text, chunk, None, {"action": text}, stats)
+
+    def advance(self, decision: Decision) -> None:
+        if self.instruction is None:
+            raise RuntimeError("advance() called before start()")
+
+    @property
+    def current_subtask(self) -> str | None:
+        return self.instruction
