@@ -12,7 +12,7 @@ pytest.importorskip("transformers")
 from harness.actions import LeastLikelyCodec, LeastLikelyTokens, StaleTokenFileError, tokenizer_fingerprint  # noqa: E402
 from harness.models import CheckpointNotFoundError, ModelLoadError, load_model  # noqa: E402
 from harness.models import least_likely as ll  # noqa: E402
-from harness.models.embedded import MARKER, cached_build  # noqa: E402
+from harness.models.build_cache import MARKER, cached_build  # noqa: E402
 from harness.specs import load_model as load_spec  # noqa: E402
 from harness.specs.model import ModelSpec  # noqa: E402
 
