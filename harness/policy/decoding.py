@@ -359,16 +359,14 @@ class FastGenerator:
         layers cannot be cropped once they are full, so when the answer may fill them the prompt's cache is copied
         first."""
         text, imgs = self.loaded.render(prompt_content(prompt, images))
-        inputs = self.loaded._encode([text], [imgs])
+        inputs = self.loaded.encode([text], [imgs])
         ids = inputs["input_ids"][0].tolist()
         keys = tuple(hashlib.sha256(im.convert("RGB").tobytes()).digest() + bytes(str(im.size), "ascii")
                      for im in imgs)
         n = self._reusable(ids, keys)
         if n == 0:
             self._cache, self._cache_ids = None, []
-            extra = {k: v.to(self.loaded.device) for k, v in inputs.items() if k not in ("input_ids",)}
-            if "pixel_values" in extra:
-                extra["pixel_values"] = extra["pixel_values"].to(self.loaded._dtype())
+            extra = {k: v for k, v in self.loaded.on_device(inputs).items() if k != "input_ids"}
             hidden = self._forward(ids, extra)
         else:
             self._drop(len(self._cache_ids) - n)

@@ -27,6 +27,8 @@ import numpy as np
 
 from harness.actions import ActionParseError
 from harness.data import templates as T
+from harness.models.codec import action_codec
+from harness.models.least_likely import least_likely_tokens
 from harness.policy.base import CycleOutput, Decision, Observation, Policy
 from harness.policy.decoding import FastGenerator, StageGenerator, StageResult, derive_seed
 from harness.policy.grammar import action_lark, plan_lark, subtasks_lark
@@ -55,14 +57,14 @@ class VLM2VLAPolicy(Policy):
         g = self.spec.generation
         self.generator = generator if generator is not None else FastGenerator.from_spec(loaded)
         self.constrained = g.constrained_actions if constrained is None else constrained
-        self.codec = loaded.action_codec()
+        self.codec = action_codec(loaded)
         self.grammar: str | None = None
         self.plan_grammar: str | None = plan_lark() if self.constrained and g.constrained_plans else None
         self.subtasks_grammar: str | None = (subtasks_lark(self.spec.policy.max_subtasks)
                                              if self.constrained and g.constrained_subtasks else None)
         if self.constrained:
             action_spec = loaded.action_spec()
-            tokens = loaded.least_likely_tokens() if action_spec.type == "least_likely" else None
+            tokens = least_likely_tokens(loaded) if action_spec.type == "least_likely" else None
             self.grammar = action_lark(action_spec, tokens, g.max_action_steps)
         self.name = name or self.spec.name
         self.instruction = ""

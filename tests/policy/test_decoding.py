@@ -11,6 +11,7 @@ import pytest
 
 from harness.actions import LeastLikelyCodec, VerbalizedCodec
 from harness.data import templates as T
+from harness.models.least_likely import least_likely_tokens
 from harness.policy.decoding import (
     Draws,
     FastGenerator,
@@ -99,7 +100,7 @@ def test_constrained_output_always_parses_on_a_random_model(tiny):
     for seed in range(12):
         res = fast.generate(PROMPTS[2], [image()], hot, seed=seed, grammar=grammar)
         assert codec.decode(res.text), res.text  # raises if malformed
-    tokens = tiny.least_likely_tokens()
+    tokens = least_likely_tokens(tiny)
     ll = LeastLikelyCodec(tokens)
     for seed in range(6):
         res = fast.generate(PROMPTS[2], [image()], hot, seed=seed, grammar=least_likely_lark(tokens.ids))

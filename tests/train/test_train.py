@@ -21,6 +21,7 @@ from typer.testing import CliRunner  # noqa: E402
 from harness.cli.main import app  # noqa: E402
 from harness.data.dlan import read_examples  # noqa: E402
 from harness.models import IGNORE_INDEX, load_model  # noqa: E402
+from harness.models.least_likely import least_likely_tokens  # noqa: E402
 from harness.paths import REPO_ROOT  # noqa: E402
 from harness.records import TrainLogRow, read_rows  # noqa: E402
 from harness.specs import load_model as load_spec  # noqa: E402
@@ -127,7 +128,7 @@ def test_rerun_of_a_finished_run_does_nothing_and_changed_settings_are_refused(t
 def test_least_likely_targets_are_token_ids(dlan, tmp_path, monkeypatch):
     monkeypatch.setenv("VLM2VLA_CACHE", str(tmp_path))
     loaded = load_model("tiny")
-    tokens = loaded.least_likely_tokens()
+    tokens = least_likely_tokens(loaded)
     items = training_items(dlan, "least_likely", tokens)
     action = next(it for it in items if it.prompt.stage == "action")
     digits = next(e for e in read_examples(dlan) if e.example_id == action.example_id).action_digits
