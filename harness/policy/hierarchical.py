@@ -124,7 +124,7 @@ class VLM2VLAPolicy(Policy):
         stages = [plan_res, action_res]
         texts = {**self._carry_texts, "plan": plan_res.text, "action": action_res.text}
         stats = {**self._carry_stats, **plan_res.stats("plan"), **action_res.stats("action"),
-                 **self._totals(stages), "latency_s": time.perf_counter() - t0, "attempt": float(self._attempt + 1),
+                 **StageResult.totals(stages), "latency_s": time.perf_counter() - t0, "attempt": float(self._attempt + 1),
                  "constrained": float(self.grammar is not None)}
         self._carry_texts, self._carry_stats = {}, {}
         self._cycle += 1
@@ -139,12 +139,6 @@ class VLM2VLAPolicy(Policy):
             why = f"it reached the step bound (generation.max_action_steps: {g.max_action_steps})"
         log.warning("%s: action chunk cut at %d step(s) because %s; raise that key in the model spec if chunks "
                     "should be longer", self.name, steps, why)
-
-    @staticmethod
-    def _totals(stages: list[StageResult]) -> dict[str, float]:
-        keys = ("forward_passes", "prefill_tokens", "reused_tokens", "generated_tokens", "forced_tokens",
-                "draft_tokens", "accepted_tokens")
-        return {k: float(sum(getattr(s, k) for s in stages)) for k in keys}
 
     # ---------------------------------------------------------------- the loop
     def advance(self, decision: Decision) -> None:

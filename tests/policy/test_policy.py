@@ -125,8 +125,8 @@ class _Scripted:
 
     def generate(self, prompt, images, sampling, seed, grammar=None) -> StageResult:
         if prompt.stage == "action":
-            return StageResult(self.action, [], truncated=self.truncated)
-        return StageResult("1. reach the carrot" if prompt.stage == "subtasks" else "move down", [])
+            return StageResult(text=self.action, ids=[], truncated=self.truncated)
+        return StageResult(text="1. reach the carrot" if prompt.stage == "subtasks" else "move down", ids=[])
 
 
 @pytest.mark.parametrize(("steps", "bound", "budget_ran_out", "key"), [
