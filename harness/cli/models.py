@@ -41,6 +41,7 @@ def generate_cmd(model: str = typer.Option(..., "--model", help="Model spec (wit
     from harness.actions import ActionParseError, chunk_to_lists
     from harness.data.dlan import read_examples
     from harness.models import ModelLoadError, load_model
+    from harness.models.codec import action_codec
     from harness.specs import SpecError
 
     try:
@@ -59,7 +60,7 @@ def generate_cmd(model: str = typer.Option(..., "--model", help="Model spec (wit
     if stage != "action":
         return
     try:
-        chunk = loaded.action_codec().decode(text)
+        chunk = action_codec(loaded).decode(text)
     except ActionParseError as e:
         fail(f"the generated action text does not parse: {e}", 2)
     typer.echo(f"parsed:    {json.dumps(chunk_to_lists(chunk))}")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from harness.actions import ActionParseError, chunk_from_lists, displacement, make_codec
 from harness.data.dlan import read_examples
 from harness.mechanism.logprob import action_items
+from harness.models.least_likely import least_likely_tokens
 from harness.models.loaded import prompt_content
 from harness.specs import load_actions
 
@@ -58,7 +59,7 @@ def action_quality(loaded: LoadedModel, data_dir: str | Path, representation: st
                    progress: bool = True) -> ActionQuality:
     """Generate, parse and score the action examples of a D_lan split under `loaded` as it is.
 
-    `tokens`: the least-likely token choice of the untuned base (default: `loaded.least_likely_tokens()`, which is
+    `tokens`: the least-likely token choice of the untuned base (default: `least_likely_tokens(loaded)`, which is
     right for the base and its adapters; a fully fine-tuned model must be given its base's choice).
     """
     from PIL import Image
@@ -67,7 +68,7 @@ def action_quality(loaded: LoadedModel, data_dir: str | Path, representation: st
     if representation not in ACTION_SPECS:
         raise ValueError(f"unknown representation {representation!r}; choose from {', '.join(ACTION_SPECS)}")
     if representation == "least_likely" and tokens is None:
-        tokens = loaded.least_likely_tokens()
+        tokens = least_likely_tokens(loaded)
     codec = make_codec(load_actions(ACTION_SPECS[representation]), tokens)
     items = action_items(data_dir, representation, tokens, split=split, limit=limit)
     if not items:

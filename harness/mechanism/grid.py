@@ -33,6 +33,7 @@ from harness.mechanism.action_quality import ACTION_SPECS, action_quality
 from harness.mechanism.logprob import logprob_rows
 from harness.mechanism.probes import load_probe_set, score_probe_set, subset
 from harness.models import load_model
+from harness.models.least_likely import least_likely_tokens
 from harness.paths import results_dir, runs_dir
 from harness.records import ForgettingRow, write_rows
 from harness.specs import load_model as load_model_spec
@@ -271,7 +272,7 @@ def run_grid(plan: GridPlan, *, arms: Iterable[Arm] = ARMS, progress: bool = Tru
     if "base" not in done or any(a.representation == "least_likely" and a.name not in done for a in arms):
         # the untuned base: measured once, and the source of the least-likely token choice for every arm
         base_loaded = load_model(plan.arm_spec(Arm("least_likely", "none")))
-        tokens = base_loaded.least_likely_tokens()
+        tokens = least_likely_tokens(base_loaded)
         if "base" not in done:
             done["base"] = ArmResult(arm="base", representation=BASE.representation, method="none", recipe="",
                                      steps=0, train_examples=0, skipped_too_long=0, first_loss=None,

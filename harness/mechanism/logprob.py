@@ -3,7 +3,7 @@
 For each held-out D_lan action example, the action target is teacher-forced after the same chat prompt and image
 the model is trained and prompted with (`LoadedModel.build_inputs`), and the mean log-probability per target token
 is recorded, once per representation. The least-likely target is the example's digit string written as the model's
-own 10 least likely token ids (`LoadedModel.least_likely_tokens`), passed as ids so it is never re-tokenized.
+own 10 least likely token ids (`harness.models.least_likely.least_likely_tokens`), passed as ids so it is never re-tokenized.
 
 The closing <end_of_turn> that `build_inputs` appends to every target is *not* counted by default: it is the chat
 format's marker, not action text, and the two representations would each get one token that measures "is the turn
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from harness.data.dlan import shard_paths
 from harness.mechanism.scoring import token_logprobs
+from harness.models.least_likely import least_likely_tokens
 from harness.models.loaded import IGNORE_INDEX
 from harness.paths import results_dir
 from harness.records import LogprobRow
@@ -78,7 +79,7 @@ def logprob_rows(loaded: LoadedModel, data_dir: str | Path, *, model_name: str |
                  progress: bool = True) -> list[LogprobRow]:
     """One `LogprobRow` per (action example, representation) of the split, under `loaded` as it is.
 
-    `tokens`: the least-likely choice of the untuned base (default: `loaded.least_likely_tokens()`; a fully
+    `tokens`: the least-likely choice of the untuned base (default: `least_likely_tokens(loaded)`; a fully
     fine-tuned model must be given its base's choice)."""
     from tqdm.auto import tqdm
 
@@ -86,7 +87,7 @@ def logprob_rows(loaded: LoadedModel, data_dir: str | Path, *, model_name: str |
     if unknown:
         raise ValueError(f"unknown representation(s) {sorted(unknown)}; choose from {', '.join(REPRESENTATIONS)}")
     if "least_likely" in representations and tokens is None:
-        tokens = loaded.least_likely_tokens()
+        tokens = least_likely_tokens(loaded)
     name = model_name or loaded.spec.name
     require_split(data_dir, split)
     work = [(rep, item) for rep in representations

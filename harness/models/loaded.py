@@ -1,4 +1,5 @@
-"""A loaded Gemma-3 model with the few operations every stage needs: build training inputs, generate, decode actions.
+"""A loaded Gemma-3 model with the few operations every stage needs: render and encode prompts, build training inputs,
+generate.
 
 Prompts are rendered only through the model's chat template from `harness.data.templates.Prompt`, the same way in
 training (`build_inputs`) and inference (`generate`), so the text a model is trained on and the text it is prompted
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from harness.actions import ActionCodec, LeastLikelyTokens
     from harness.specs.actions import ActionReprSpec
 
 IGNORE_INDEX = -100  # label value the loss skips (prompt, image and padding positions)
@@ -72,7 +72,9 @@ class LoadedModel:
         messages = [{"role": "user", "content": parts}]
         return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), images
 
-    def _encode(self, texts: list[str], images: list[list[Image.Image]]) -> dict[str, torch.Tensor]:
+    def encode(self, texts: list[str], images: list[list[Image.Image]]) -> dict[str, torch.Tensor]:
+        """Processor inputs (on the CPU) for rendered texts, each with its images: a batch padded on the tokenizer's
+        side; every prompt of a batch has images, or none has."""
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True, "add_special_tokens": False}
         if any(images):
             if not all(images):
@@ -81,6 +83,13 @@ class LoadedModel:
         out = dict(self.processor(**kwargs))
         out.pop("num_crops", None)
         return out
+
+    def on_device(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`encode`'s inputs moved to the model's device, the images in the model's dtype (the vision tower's)."""
+        placed = {k: v.to(self.device) for k, v in inputs.items()}
+        if "pixel_values" in placed:
+            placed["pixel_values"] = placed["pixel_values"].to(self.dtype)
+        return placed
 
     def build_inputs(self, prompt: Prompt, images: Sequence[Image.Image], target: str | None = None, *,
                      target_ids: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
@@ -93,7 +102,7 @@ class LoadedModel:
         import torch
 
         text, images = self.render(prompt_content(prompt, images))
-        inputs = self._encode([text], [images])
+        inputs = self.encode([text], [images])
         if target is None and target_ids is None:
             return inputs
         if target is not None and target_ids is not None:
@@ -136,12 +145,10 @@ class LoadedModel:
         padding_side = self.processor.tokenizer.padding_side
         self.processor.tokenizer.padding_side = "left"
         try:
-            inputs = self._encode([t for t, _ in rendered], [ims for _, ims in rendered])
+            inputs = self.encode([t for t, _ in rendered], [ims for _, ims in rendered])
         finally:
             self.processor.tokenizer.padding_side = padding_side
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(self._dtype())
+        inputs = self.on_device(inputs)
         sample = temperature > 0
         options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": sample,
                                    "eos_token_id": self.stop_ids, "pad_token_id": int(self.tokenizer.pad_token_id)}
@@ -161,26 +168,16 @@ class LoadedModel:
         new = out[:, inputs["input_ids"].shape[1]:]
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
-    def _dtype(self) -> torch.dtype:
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the model's weights (its inputs' floating tensors are cast to it)."""
         return next(self.model.parameters()).dtype
 
     # ------------------------------------------------------------------ actions
-    def least_likely_tokens(self) -> LeastLikelyTokens:
-        """The 10 least likely tokens under the untuned base model: those saved with the adapter, else chosen for
-        this tokenizer and cached (see models.least_likely)."""
-        from harness.models.least_likely import least_likely_tokens
-
-        return least_likely_tokens(self)
-
     def action_spec(self) -> ActionReprSpec:
-        """The spec's action representation (experiments/actions/<action_repr>.yaml)."""
+        """The spec's action representation (experiments/actions/<action_repr>.yaml). Its codec and least-likely
+        tokens depend on the weights, so they are functions of a loaded model (`harness.models.codec.action_codec`,
+        `harness.models.least_likely.least_likely_tokens`), not parts of it."""
         from harness.specs import load_actions
 
         return load_actions(self.spec.action_repr)
-
-    def action_codec(self) -> ActionCodec:
-        """The codec of the spec's action representation (least-likely: over this tokenizer's chosen tokens)."""
-        from harness.actions import make_codec
-
-        spec = self.action_spec()
-        return make_codec(spec, self.least_likely_tokens() if spec.type == "least_likely" else None)

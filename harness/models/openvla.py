@@ -104,14 +104,11 @@ class OpenVLAModel(LoadedModel):
         vocab = int(model.config.text_config.vocab_size - getattr(model.config, "pad_to_multiple_of", 0))
         return OpenVLABins(vocab, action["q01"], action["q99"], action.get("mask", [True] * 6 + [False]))
 
-    def action_codec(self) -> OpenVLABins:  # type: ignore[override]
-        return self.bins()
-
     def predict(self, image: Any, instruction: str, *, max_new_tokens: int | None = None) -> ActionChunk:
         import torch
 
         prompt = PROMPTS[self.spec.type].format(instruction=instruction.lower())
-        inputs = self.processor(prompt, image.convert("RGB")).to(self.device, dtype=self._dtype())
+        inputs = self.processor(prompt, image.convert("RGB")).to(self.device, dtype=self.dtype)
         if self.spec.type == "openvla":  # OpenVLA's prompts end with the empty token 29871 before the actions
             inputs["input_ids"] = torch.cat([inputs["input_ids"], torch.tensor([[29871]], device=self.device)], 1)
         budget = max_new_tokens or (ACTION_DIM if self.spec.type == "openvla" else 1024)

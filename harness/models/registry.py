@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.models.embedded import embedded_dir, is_embedded
+from harness.models.builtin import builtin_dir, is_builtin
 from harness.models.hub import ModelLoadError, local_checkpoint
 from harness.models.loaded import LoadedModel
 from harness.paths import runs_dir
@@ -88,7 +88,7 @@ def _load_processor(path: Path) -> Any:
 def _load_gemma3(spec: ModelSpec, adapter_dir: Path | None, device: str, torch_dtype: Any) -> LoadedModel:
     from transformers import AutoModelForImageTextToText
 
-    base_dir = embedded_dir(spec.base, spec.image_size) if is_embedded(spec.base) else local_checkpoint(spec.base)
+    base_dir = builtin_dir(spec.base, spec.image_size) if is_builtin(spec.base) else local_checkpoint(spec.base)
     full_model = adapter_dir is not None and (adapter_dir / "config.json").is_file()
     weights_dir = adapter_dir if full_model else base_dir
     placement = {"device_map": device} if device.startswith("cuda") else {}  # straight onto the GPU, not via RAM

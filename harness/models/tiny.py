@@ -12,8 +12,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from harness.models.build_cache import cached_build
 from harness.models.chat_template import END_OF_IMAGE, END_OF_TURN, IMAGE_TOKEN, START_OF_IMAGE, START_OF_TURN
-from harness.models.embedded import cached_build
 from harness.models.vision import VisionTower, make_processor, vlm_config
 
 BUILD_VERSION = 1

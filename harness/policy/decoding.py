@@ -32,7 +32,7 @@ import copy
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.data.templates import Prompt
@@ -45,8 +45,15 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
-@dataclass
+# the counters of a stage's cost that the trial log records (per stage and summed over a cycle)
+COST_COUNTS = ("forward_passes", "prefill_tokens", "reused_tokens", "generated_tokens", "forced_tokens", "draft_tokens",
+               "accepted_tokens")
+
+
+@dataclass(kw_only=True)
 class StageResult:
+    """One stage's text and what producing it cost (keyword-only: a dozen counters are easy to misplace)."""
+
     text: str
     ids: list[int]  # generated ids (a sampled stop token excluded)
     wall_s: float = 0.0
@@ -67,9 +74,14 @@ class StageResult:
         return self.truncated or self.step_bound
 
     def stats(self, prefix: str) -> dict[str, float]:
-        keys = ("wall_s", "forward_passes", "prefill_tokens", "reused_tokens", "generated_tokens", "forced_tokens",
-                "draft_tokens", "accepted_tokens")
+        """The stage's cost as the trial log's `<prefix>_<counter>` floats (and whether a bound cut it)."""
+        keys = ("wall_s", *COST_COUNTS)
         return {**{f"{prefix}_{k}": float(getattr(self, k)) for k in keys}, f"{prefix}_truncated": float(self.cut)}
+
+    @staticmethod
+    def totals(stages: Sequence[StageResult]) -> dict[str, float]:
+        """Each counter of `COST_COUNTS` summed over several stages (a cycle's cost)."""
+        return {k: float(sum(getattr(s, k) for s in stages)) for k in COST_COUNTS}
 
 
 class StageGenerator(Protocol):
@@ -137,7 +149,8 @@ class NaiveGenerator:
         wall = time.perf_counter() - t0
         # generate: one prefill pass over the prompt, then one pass per further token; every pass yields one token
         prefill = c.tokens - (c.calls - 1)
-        return StageResult(text, [], wall, c.calls, prefill, 0, c.calls, 0, c.calls >= sampling.max_new_tokens,
+        return StageResult(text=text, ids=[], wall_s=wall, forward_passes=c.calls, prefill_tokens=prefill,
+                           generated_tokens=c.calls, truncated=c.calls >= sampling.max_new_tokens,
                            decode_tokens=c.calls - 1)
 
 
@@ -255,6 +268,34 @@ def lookup_draft(context: Sequence[int], k: int, max_ngram: int = 3) -> list[int
 
 
 # ---------------------------------------------------------------------------------------------------- fast path
+@dataclass
+class _Run:
+    """One `FastGenerator.generate` call: what it decodes under, what it has produced, and its counts so far."""
+
+    sampling: StageSampling
+    budget: int  # the token budget (`sampling.max_new_tokens`)
+    stop: set[int]  # stop token ids (a sampled one ends the text, excluded from it)
+    draws: Draws | None  # None under greedy decoding
+    constraint: Constraint | None  # the grammar's state, when decoding under one
+    prompt_ids: list[int] = field(default_factory=list)
+    out: list[int] = field(default_factory=list)  # the ids produced so far (accepted, sampled, forced)
+    last_complete: int = 0  # len(out) when the grammar last accepted (a complete step)
+    truncated: bool = False  # the budget ran out first
+    passes: int = 0
+    prefill_tokens: int = 0
+    reused_tokens: int = 0
+    sampled: int = 0  # fresh tokens drawn (a stop token included)
+    forced: int = 0
+    drafted: int = 0
+    accepted: int = 0
+    decode_tokens: int = 0
+
+    @property
+    def room(self) -> int:
+        """Tokens the budget still allows."""
+        return self.budget - len(self.out)
+
+
 RESTRICT_BELOW = 0.25  # gather the allowed rows of the output projection when they are under this share of the vocab
 
 
@@ -359,16 +400,14 @@ class FastGenerator:
         layers cannot be cropped once they are full, so when the answer may fill them the prompt's cache is copied
         first."""
         text, imgs = self.loaded.render(prompt_content(prompt, images))
-        inputs = self.loaded._encode([text], [imgs])
+        inputs = self.loaded.encode([text], [imgs])
         ids = inputs["input_ids"][0].tolist()
         keys = tuple(hashlib.sha256(im.convert("RGB").tobytes()).digest() + bytes(str(im.size), "ascii")
                      for im in imgs)
         n = self._reusable(ids, keys)
         if n == 0:
             self._cache, self._cache_ids = None, []
-            extra = {k: v.to(self.loaded.device) for k, v in inputs.items() if k not in ("input_ids",)}
-            if "pixel_values" in extra:
-                extra["pixel_values"] = extra["pixel_values"].to(self.loaded._dtype())
+            extra = {k: v for k, v in self.loaded.on_device(inputs).items() if k != "input_ids"}
             hidden = self._forward(ids, extra)
         else:
             self._drop(len(self._cache_ids) - n)
@@ -400,86 +439,122 @@ class FastGenerator:
     # ---------------------------------------------------------------- decoding
     def generate(self, prompt: Prompt, images: Sequence[Image.Image], sampling: StageSampling, seed: int,
                  grammar: str | None = None) -> StageResult:
+        """Prefill the prompt, then one pass per step until a stop token, the grammar's end or the budget; each
+        pass feeds the tokens `_step` decided (a fresh token and those the grammar forces after it) and a draft."""
         import torch
 
         t0 = time.perf_counter()
-        loaded = self.loaded
-        stop = set(loaded.stop_ids)
-        draws = Draws.seeded(seed, loaded.device) if sampling.temperature > 0 else None
-        constraint = (Constraint(loaded.tokenizer, loaded.stop_ids, grammar, self.vocab_size)
-                      if grammar is not None else None)
-        was_training = loaded.model.training
-        loaded.model.eval()
-        out: list[int] = []
-        passes = forced = sampled = drafted = accepted = decoded = 0
-        last_complete, truncated, finished = 0, False, False
+        run = self._start(sampling, seed, grammar)
+        model = self.loaded.model
+        was_training = model.training
+        model.eval()
         try:
             with torch.inference_mode():
-                budget = sampling.max_new_tokens
-                hidden, prompt_ids, prefill, reused = self._prefill(prompt, images, budget)
-                passes += 1
+                hidden, run.prompt_ids, run.prefill_tokens, run.reused_tokens = self._prefill(prompt, images,
+                                                                                              run.budget)
+                run.passes += 1
                 draft: list[int] = []
-                while True:
-                    # hidden[i] decides draft[i]; the row after the last accepted draft token decides a fresh token
-                    token, taken = None, 0
-                    for i in range(len(draft) + 1):
-                        if len(out) >= budget:
-                            truncated = True
-                            break
-                        allowed = constraint.allowed_tensor(hidden.device) if constraint is not None else None
-                        scores = self._scores(hidden[i], allowed)
-                        if i < len(draft):
-                            ok, pick = verify_draft(scores, sampling, draws, _position(draft[i], allowed))
-                            if ok:
-                                taken += 1
-                                out.append(draft[i])
-                                if constraint is not None:
-                                    constraint.consume([draft[i]])
-                                    last_complete = len(out) if constraint.accepting else last_complete
-                                    finished = constraint.finished
-                                if finished:
-                                    break
-                                continue
-                        else:
-                            pick = draw(scores, sampling, draws)
-                        token = int(allowed[pick]) if allowed is not None else pick
-                        break
-                    drafted, accepted = drafted + len(draft), accepted + taken
-                    self._drop(len(draft) - taken)
-                    if token is None:  # the grammar finished inside the draft, or the budget ran out
-                        break
-                    sampled += 1
-                    if token in stop:
-                        break
-                    feed = [token]
-                    out.append(token)
-                    if constraint is not None:
-                        constraint.consume(feed)
-                        if self.jump_forward and not constraint.finished:
-                            ff = constraint.forced()[: budget - len(out)]
-                            if ff:
-                                constraint.consume(ff)
-                                out.extend(ff)
-                                feed += ff
-                                forced += len(ff)
-                        if constraint.accepting:
-                            last_complete = len(out)
-                        if constraint.finished:
-                            break  # the grammar admits nothing more: no pass for the stop token
-                    if len(out) >= budget:
-                        truncated = True
-                        break
-                    draft = self._draft(prompt_ids + out, constraint, budget - len(out) - 1, len(feed), stop)
+                while (feed := self._step(run, hidden, draft)) is not None:
+                    draft = self._draft(run.prompt_ids + run.out, run.constraint, run.room - 1, len(feed), run.stop)
                     hidden = self._forward(feed + draft, keep=len(draft) + 1)
-                    passes += 1
-                    decoded += len(feed) + len(draft)
+                    run.passes += 1
+                    run.decode_tokens += len(feed) + len(draft)
         finally:
-            loaded.model.train(was_training)
-        if constraint is not None and truncated and last_complete < len(out):
-            out = out[:last_complete]  # the budget ran out mid-step: keep the complete steps (they parse)
-        text = loaded.tokenizer.decode(out, skip_special_tokens=True)
-        return StageResult(text, out, time.perf_counter() - t0, passes, prefill, reused, sampled + forced + accepted,
-                           forced, truncated, drafted, accepted, decoded)
+            model.train(was_training)
+        return self._finish(run, time.perf_counter() - t0)
+
+    def _start(self, sampling: StageSampling, seed: int, grammar: str | None) -> _Run:
+        """The state of one call: its seeded draws (sampling only) and its grammar's constraint (if any)."""
+        loaded = self.loaded
+        return _Run(sampling=sampling, budget=sampling.max_new_tokens, stop=set(loaded.stop_ids),
+                    draws=Draws.seeded(seed, loaded.device) if sampling.temperature > 0 else None,
+                    constraint=(Constraint(loaded.tokenizer, loaded.stop_ids, grammar, self.vocab_size)
+                                if grammar is not None else None))
+
+    def _step(self, run: _Run, hidden: torch.Tensor, draft: list[int]) -> list[int] | None:
+        """Decide what the last pass's `hidden` rows say: the draft's accepted tokens, then one fresh token and the
+        tokens the grammar forces after it. The tokens to feed in the next pass, or None when decoding is done."""
+        token = self._verify_drafts(run, hidden, draft)
+        if token is None:  # the grammar finished inside the draft, or the budget ran out
+            return None
+        run.sampled += 1
+        if token in run.stop:
+            return None
+        feed = self._advance_grammar(run, token)
+        if run.constraint is not None and run.constraint.finished:
+            return None  # the grammar admits nothing more: no pass for the stop token
+        if run.room <= 0:
+            run.truncated = True
+            return None
+        return feed
+
+    def _verify_drafts(self, run: _Run, hidden: torch.Tensor, draft: list[int]) -> int | None:
+        """hidden[i] decides draft[i]: each accepted token is appended; the row after the last accepted one (a
+        rejected draft token's, or the row past the draft) decides a fresh token, returned. None when the budget ran
+        out or the grammar finished first. The cache drops the rejected part of the draft."""
+        token, taken = None, 0
+        for i in range(len(draft) + 1):
+            if run.room <= 0:
+                run.truncated = True
+                break
+            allowed = run.constraint.allowed_tensor(hidden.device) if run.constraint is not None else None
+            scores = self._scores(hidden[i], allowed)
+            if i == len(draft):
+                token = _token(draw(scores, run.sampling, run.draws), allowed)
+                break
+            ok, pick = verify_draft(scores, run.sampling, run.draws, _position(draft[i], allowed))
+            if not ok:
+                token = _token(pick, allowed)
+                break
+            taken += 1
+            if self._accept_draft_token(run, draft[i]):
+                break
+        run.drafted += len(draft)
+        run.accepted += taken
+        self._drop(len(draft) - taken)
+        return token
+
+    @staticmethod
+    def _accept_draft_token(run: _Run, token: int) -> bool:
+        """Append an accepted draft token and advance the grammar over it; True when the grammar has finished."""
+        run.out.append(token)
+        if run.constraint is None:
+            return False
+        run.constraint.consume([token])
+        if run.constraint.accepting:
+            run.last_complete = len(run.out)
+        return run.constraint.finished
+
+    def _advance_grammar(self, run: _Run, token: int) -> list[int]:
+        """Append a fresh token and advance the grammar over it, then jump forward over the tokens it forces next
+        (within the budget). The tokens appended, all fed in the next pass."""
+        feed = [token]
+        run.out.append(token)
+        constraint = run.constraint
+        if constraint is None:
+            return feed
+        constraint.consume(feed)
+        if self.jump_forward and not constraint.finished:
+            forced = constraint.forced()[: run.room]
+            if forced:
+                constraint.consume(forced)
+                run.out.extend(forced)
+                feed += forced
+                run.forced += len(forced)
+        if constraint.accepting:
+            run.last_complete = len(run.out)
+        return feed
+
+    def _finish(self, run: _Run, wall_s: float) -> StageResult:
+        """The stage's result; a constrained text the budget cut mid-step keeps its complete steps (they parse)."""
+        out = run.out
+        if run.constraint is not None and run.truncated and run.last_complete < len(out):
+            out = out[: run.last_complete]
+        return StageResult(text=self.loaded.tokenizer.decode(out, skip_special_tokens=True), ids=out, wall_s=wall_s,
+                           forward_passes=run.passes, prefill_tokens=run.prefill_tokens,
+                           reused_tokens=run.reused_tokens, generated_tokens=run.sampled + run.forced + run.accepted,
+                           forced_tokens=run.forced, truncated=run.truncated, draft_tokens=run.drafted,
+                           accepted_tokens=run.accepted, decode_tokens=run.decode_tokens)
 
 
 def _position(token: int, allowed: torch.Tensor | None) -> int | None:
@@ -491,3 +566,8 @@ def _position(token: int, allowed: torch.Tensor | None) -> int | None:
 
     i = int(torch.searchsorted(allowed, token))
     return i if i < allowed.numel() and int(allowed[i]) == token else None
+
+
+def _token(pick: int, allowed: torch.Tensor | None) -> int:
+    """The token id at position `pick` of the scores (of every token, or of the `allowed` ids)."""
+    return int(allowed[pick]) if allowed is not None else pick

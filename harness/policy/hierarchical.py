@@ -27,6 +27,8 @@ import numpy as np
 
 from harness.actions import ActionParseError
 from harness.data import templates as T
+from harness.models.codec import action_codec
+from harness.models.least_likely import least_likely_tokens
 from harness.policy.base import CycleOutput, Decision, Observation, Policy
 from harness.policy.decoding import FastGenerator, StageGenerator, StageResult, derive_seed
 from harness.policy.grammar import action_lark, plan_lark, subtasks_lark
@@ -55,14 +57,14 @@ class VLM2VLAPolicy(Policy):
         g = self.spec.generation
         self.generator = generator if generator is not None else FastGenerator.from_spec(loaded)
         self.constrained = g.constrained_actions if constrained is None else constrained
-        self.codec = loaded.action_codec()
+        self.codec = action_codec(loaded)
         self.grammar: str | None = None
         self.plan_grammar: str | None = plan_lark() if self.constrained and g.constrained_plans else None
         self.subtasks_grammar: str | None = (subtasks_lark(self.spec.policy.max_subtasks)
                                              if self.constrained and g.constrained_subtasks else None)
         if self.constrained:
             action_spec = loaded.action_spec()
-            tokens = loaded.least_likely_tokens() if action_spec.type == "least_likely" else None
+            tokens = least_likely_tokens(loaded) if action_spec.type == "least_likely" else None
             self.grammar = action_lark(action_spec, tokens, g.max_action_steps)
         self.name = name or self.spec.name
         self.instruction = ""
@@ -122,7 +124,7 @@ class VLM2VLAPolicy(Policy):
         stages = [plan_res, action_res]
         texts = {**self._carry_texts, "plan": plan_res.text, "action": action_res.text}
         stats = {**self._carry_stats, **plan_res.stats("plan"), **action_res.stats("action"),
-                 **self._totals(stages), "latency_s": time.perf_counter() - t0, "attempt": float(self._attempt + 1),
+                 **StageResult.totals(stages), "latency_s": time.perf_counter() - t0, "attempt": float(self._attempt + 1),
                  "constrained": float(self.grammar is not None)}
         self._carry_texts, self._carry_stats = {}, {}
         self._cycle += 1
@@ -137,12 +139,6 @@ class VLM2VLAPolicy(Policy):
             why = f"it reached the step bound (generation.max_action_steps: {g.max_action_steps})"
         log.warning("%s: action chunk cut at %d step(s) because %s; raise that key in the model spec if chunks "
                     "should be longer", self.name, steps, why)
-
-    @staticmethod
-    def _totals(stages: list[StageResult]) -> dict[str, float]:
-        keys = ("forward_passes", "prefill_tokens", "reused_tokens", "generated_tokens", "forced_tokens",
-                "draft_tokens", "accepted_tokens")
-        return {k: float(sum(getattr(s, k) for s in stages)) for k in keys}
 
     # ---------------------------------------------------------------- the loop
     def advance(self, decision: Decision) -> None:

@@ -19,9 +19,9 @@ from harness.specs.model import GenerationSpec
 
 @pytest.fixture(scope="module")
 def tiny_tokenizer_dir():
-    from harness.models.embedded import embedded_dir
+    from harness.models.builtin import builtin_dir
 
-    return embedded_dir("embedded:tiny", 32)
+    return builtin_dir("embedded:tiny", 32)
 
 
 @pytest.fixture(scope="module")

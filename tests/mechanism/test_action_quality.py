@@ -11,6 +11,7 @@ import pytest
 from harness.actions import VerbalizedCodec, chunk_from_lists, displacement, make_codec
 from harness.data.dlan import read_examples
 from harness.mechanism.action_quality import action_quality
+from harness.models.least_likely import least_likely_tokens
 from harness.specs import load_actions
 
 
@@ -70,7 +71,7 @@ def test_batches_group_similar_lengths_and_budget_for_their_longest(tiny_model, 
 
 def test_least_likely_outputs_are_read_with_the_given_tokens(tiny_model, dlan_heldout, monkeypatch, tmp_path):
     monkeypatch.setenv("VLM2VLA_CACHE", str(tmp_path))
-    tokens = tiny_model.least_likely_tokens()
+    tokens = least_likely_tokens(tiny_model)
     codec = make_codec(load_actions("least-likely"), tokens)
     held = _held(dlan_heldout)
     answers = [codec.encode(chunk_from_lists(json.loads(e.chunk_json))) for e in held.values()]

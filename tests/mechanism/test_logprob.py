@@ -13,6 +13,7 @@ from harness.data.dlan import read_examples
 from harness.mechanism.logprob import action_items, logprob_rows, mean_logprob
 from harness.mechanism.scoring import token_logprobs
 from harness.models import IGNORE_INDEX
+from harness.models.least_likely import least_likely_tokens
 from harness.records import LogprobRow, read_rows
 from harness.train.data import TrainDataset, collate
 
@@ -47,7 +48,7 @@ def test_verbalized_mean_equals_the_hand_computation_without_end_of_turn(tiny_mo
 
 def test_least_likely_targets_are_the_models_chosen_ids(tiny_model, dlan_heldout, tmp_path, monkeypatch):
     monkeypatch.setenv("VLM2VLA_CACHE", str(tmp_path))
-    tokens = tiny_model.least_likely_tokens()
+    tokens = least_likely_tokens(tiny_model)
     item = action_items(dlan_heldout, "least_likely", tokens)[0]
     digits = next(e.action_digits for e in read_examples(dlan_heldout, split="heldout")
                   if e.example_id == item.example_id)

@@ -10,7 +10,7 @@ import pytest
 
 from harness.actions import StaleTokenFileError
 from harness.models import load_model
-from harness.models.least_likely import TOKEN_FILE
+from harness.models.least_likely import TOKEN_FILE, least_likely_tokens
 from harness.specs import load_model as load_spec
 from harness.train.recipe import train
 from tests.dlan_fixture import write_dlan
@@ -40,8 +40,8 @@ def test_adapter_is_saved_with_its_tokens_and_serves_them(at_adapter, monkeypatc
 
     cache_path(loaded).parent.mkdir(parents=True, exist_ok=True)
     cache_path(loaded).write_text(json.dumps(flipped))
-    assert loaded.least_likely_tokens().ids == saved["ids"]
-    assert load_model(spec).least_likely_tokens().ids == flipped["ids"]  # the base alone uses the local choice
+    assert least_likely_tokens(loaded).ids == saved["ids"]
+    assert least_likely_tokens(load_model(spec)).ids == flipped["ids"]  # the base alone uses the local choice
 
 
 def test_tokens_of_another_tokenizer_are_refused(at_adapter, tmp_path):
@@ -53,4 +53,4 @@ def test_tokens_of_another_tokenizer_are_refused(at_adapter, tmp_path):
     data = json.loads((other / TOKEN_FILE).read_text())
     (other / TOKEN_FILE).write_text(json.dumps(dict(data, tokenizer_fingerprint="0" * 64)))
     with pytest.raises(StaleTokenFileError, match="another tokenizer"):
-        load_model(spec, adapter=other).least_likely_tokens()
+        least_likely_tokens(load_model(spec, adapter=other))

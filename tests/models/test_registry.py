@@ -10,7 +10,9 @@ import pytest
 from harness.actions import LeastLikelyCodec, LeastLikelyTokens, StaleTokenFileError, tokenizer_fingerprint
 from harness.models import CheckpointNotFoundError, ModelLoadError, load_model
 from harness.models import least_likely as ll
-from harness.models.embedded import MARKER, cached_build
+from harness.models.build_cache import MARKER, cached_build
+from harness.models.codec import action_codec
+from harness.models.least_likely import least_likely_tokens
 from harness.specs import load_model as load_spec
 from harness.specs.model import ModelSpec
 
@@ -92,27 +94,27 @@ def test_least_likely_tokens_are_cached_and_stale_files_rebuilt(tiny, tmp_path, 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ll, "select_least_likely", counting)
-    first = tiny.least_likely_tokens()
+    first = least_likely_tokens(tiny)
     path = ll.cache_path(tiny)
     assert path.is_file() and path.parent == tmp_path / "least-likely" and len(calls) == 1
     assert LeastLikelyTokens.load(path, tiny.tokenizer).ids == first.ids
-    assert tiny.least_likely_tokens().ids == first.ids and len(calls) == 1  # served from the cache
+    assert least_likely_tokens(tiny).ids == first.ids and len(calls) == 1  # served from the cache
 
     data = json.loads(path.read_text())
     data["tokenizer_fingerprint"] = "0" * 64  # as if made for another tokenizer
     path.write_text(json.dumps(data))
-    assert tiny.least_likely_tokens().ids == first.ids and len(calls) == 2  # detected and chosen again
+    assert least_likely_tokens(tiny).ids == first.ids and len(calls) == 2  # detected and chosen again
     assert json.loads(path.read_text())["tokenizer_fingerprint"] == tokenizer_fingerprint(tiny.tokenizer)
 
 
 def test_least_likely_codec_uses_this_tokenizers_tokens(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("VLM2VLA_CACHE", str(tmp_path))
     at = replace(tiny, spec=replace(tiny.spec, action_repr="least-likely"))
-    codec = at.action_codec()
-    assert isinstance(codec, LeastLikelyCodec) and codec.tokens.ids == at.least_likely_tokens().ids
+    codec = action_codec(at)
+    assert isinstance(codec, LeastLikelyCodec) and codec.tokens.ids == least_likely_tokens(at).ids
     chunk = codec.decode(codec.encode(codec.decode_digits([5, 4, 2, 4, 9, 0, 5, 0, 0, 1])))
     assert chunk[0].dx == pytest.approx(0.042)
-    assert type(tiny.action_codec()).__name__ == "VerbalizedCodec"
+    assert type(action_codec(tiny)).__name__ == "VerbalizedCodec"
 
 
 def test_token_file_for_another_tokenizer_is_refused(tiny, tmp_path, experiments_copy):
@@ -123,4 +125,4 @@ def test_token_file_for_another_tokenizer_is_refused(tiny, tmp_path, experiments
         f"type: least_likely\nleast_likely: {{token_file: {tmp_path / 'tokens.json'}}}\n")
     at = replace(tiny, spec=replace(load_spec("tiny"), action_repr="ll-file"))
     with pytest.raises(StaleTokenFileError, match="another tokenizer"):
-        at.least_likely_tokens()
+        least_likely_tokens(at)

@@ -4,10 +4,14 @@ are accepted exactly as sampling would; restricted logits equal the full project
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from harness.actions import LeastLikelyCodec, VerbalizedCodec
 from harness.data import templates as T
+from harness.models.least_likely import least_likely_tokens
 from harness.policy.decoding import (
     Draws,
     FastGenerator,
@@ -18,7 +22,7 @@ from harness.policy.decoding import (
     nucleus,
     verify_draft,
 )
-from harness.policy.grammar import least_likely_lark, verbalized_lark
+from harness.policy.grammar import least_likely_lark, plan_lark, subtasks_lark, verbalized_lark
 from harness.specs.model import StageSampling
 from tests.policy.conftest import INSTRUCTION, PLAN, SUBTASK, TARGET, image
 
@@ -96,7 +100,7 @@ def test_constrained_output_always_parses_on_a_random_model(tiny):
     for seed in range(12):
         res = fast.generate(PROMPTS[2], [image()], hot, seed=seed, grammar=grammar)
         assert codec.decode(res.text), res.text  # raises if malformed
-    tokens = tiny.least_likely_tokens()
+    tokens = least_likely_tokens(tiny)
     ll = LeastLikelyCodec(tokens)
     for seed in range(6):
         res = fast.generate(PROMPTS[2], [image()], hot, seed=seed, grammar=least_likely_lark(tokens.ids))
@@ -290,3 +294,46 @@ def test_top_k_bounds_what_the_fast_decoder_samples(tiny):
               for seed in range(30)}
     wide = {fast.generate(PROMPTS[1], [image()], StageSampling(2.0, 1.0, 1), seed).ids[0] for seed in range(30)}
     assert len(firsts) == 2 and len(wide) > 2
+
+
+# ---------------------------------------------------------------------------------------------------- golden
+GOLDEN = Path(__file__).with_name("decoding_golden.json")
+GOLDEN_FIELDS = ("ids", "forward_passes", "prefill_tokens", "reused_tokens", "generated_tokens", "forced_tokens",
+                 "truncated", "draft_tokens", "accepted_tokens", "decode_tokens")
+
+
+def golden_runs(loaded) -> dict[str, list[dict]]:
+    """Sampled, drafted, constrained and truncated stages on the CPU tiny model, one generator per case so that the
+    cache is reused across its stages: every id and counter the fast decoder produces. Recorded once into
+    `decoding_golden.json` (`json.dumps(golden_runs(load_model("tiny", device="cpu")))`) before the decode loop was
+    split into steps; any later change to the loop must reproduce it."""
+    hot, warm, cool = StageSampling(1.5, 0.95, 48), StageSampling(1.0, 0.9, 24, top_k=5), StageSampling(0.3, 0.95, 48)
+    verbalized, least_likely = verbalized_lark(0.1, 8), least_likely_lark(list(range(600, 610)))
+    cases = {
+        "stages-hot-drafts": (FastGenerator(loaded), [(p, hot, None) for p in PROMPTS]),
+        "stages-cool-drafts": (FastGenerator(loaded), [(p, cool, None) for p in PROMPTS]),
+        "verbalized-cool": (FastGenerator(loaded), [(PROMPTS[2], cool, verbalized), (PROMPTS[2], GREEDY, verbalized)]),
+        "verbalized-hot": (FastGenerator(loaded), [(PROMPTS[2], hot, verbalized)]),
+        "verbalized-short-budget": (FastGenerator(loaded), [(PROMPTS[2], StageSampling(1.5, 1.0, 30), verbalized)]),
+        "least-likely": (FastGenerator(loaded), [(PROMPTS[2], hot, least_likely)]),
+        "plan-top-k": (FastGenerator(loaded), [(PROMPTS[1], warm, plan_lark()), (PROMPTS[3], warm, None)]),
+        "subtasks-greedy": (FastGenerator(loaded), [(PROMPTS[0], GREEDY, subtasks_lark(4))]),
+        "no-drafts-no-jump": (FastGenerator(loaded, draft_tokens=0, jump_forward=False, restrict_logits=False),
+                              [(PROMPTS[2], hot, verbalized), (PROMPTS[1], hot, None)]),
+    }
+    out: dict[str, list[dict]] = {}
+    for name, (fast, stages) in cases.items():
+        out[name] = [{k: getattr(r, k) for k in GOLDEN_FIELDS}
+                     for seed in (0, 1, 2)
+                     for r in (fast.generate(p, [image()], s, seed=seed, grammar=g) for p, s, g in stages)]
+    return out
+
+
+def test_decoder_reproduces_its_recorded_outputs():
+    """Bit-identical outputs for the same seeds: ids and every counter, against the recording."""
+    from harness.models import load_model
+
+    want = json.loads(GOLDEN.read_text())
+    got = golden_runs(load_model("tiny", device="cpu"))
+    for name in want:
+        assert got[name] == want[name], name

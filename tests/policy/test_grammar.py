@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from harness.actions import ActionStep, LeastLikelyCodec, VerbalizedCodec
 from harness.actions.plan import motion_plan
 from harness.data import templates as T
+from harness.models.least_likely import least_likely_tokens
 from harness.policy.grammar import (
     Constraint,
     GrammarError,
@@ -52,7 +53,7 @@ def test_random_verbalized_strings_decode(tiny):
 
 
 def test_random_least_likely_sequences_decode(tiny):
-    tokens = tiny.least_likely_tokens()
+    tokens = least_likely_tokens(tiny)
     codec = LeastLikelyCodec(tokens, digits=3)
     lark = least_likely_lark(tokens.ids, digits=3, max_steps=3)
     rng = random.Random(1)

@@ -10,6 +10,7 @@ import pytest
 
 from harness.actions import ActionParseError
 from harness.data import templates as T
+from harness.models.codec import action_codec
 from harness.models.loaded import LoadedModel
 from harness.policy.base import Decision, Observation
 from harness.policy.decoding import NaiveGenerator, StageResult
@@ -56,7 +57,7 @@ def test_unconstrained_malformed_text_moves_nothing(tiny):
     out = policy.act(_obs())
     assert out.stats["constrained"] == 0.0
     with pytest.raises(ActionParseError):
-        tiny.action_codec().decode(out.action_text)
+        action_codec(tiny).decode(out.action_text)
     assert out.chunk is None and "cannot parse" in out.parse_error
 
 
@@ -124,8 +125,8 @@ class _Scripted:
 
     def generate(self, prompt, images, sampling, seed, grammar=None) -> StageResult:
         if prompt.stage == "action":
-            return StageResult(self.action, [], truncated=self.truncated)
-        return StageResult("1. reach the carrot" if prompt.stage == "subtasks" else "move down", [])
+            return StageResult(text=self.action, ids=[], truncated=self.truncated)
+        return StageResult(text="1. reach the carrot" if prompt.stage == "subtasks" else "move down", ids=[])
 
 
 @pytest.mark.parametrize(("steps", "bound", "budget_ran_out", "key"), [

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from harness.cli.main import app
 from harness.data.dlan import read_examples
 from harness.models import IGNORE_INDEX, load_model
+from harness.models.least_likely import least_likely_tokens
 from harness.paths import REPO_ROOT
 from harness.records import TrainLogRow, read_rows
 from harness.specs import load_model as load_spec
@@ -124,7 +125,7 @@ def test_rerun_of_a_finished_run_does_nothing_and_changed_settings_are_refused(t
 def test_least_likely_targets_are_token_ids(dlan, tmp_path, monkeypatch):
     monkeypatch.setenv("VLM2VLA_CACHE", str(tmp_path))
     loaded = load_model("tiny")
-    tokens = loaded.least_likely_tokens()
+    tokens = least_likely_tokens(loaded)
     items = training_items(dlan, "least_likely", tokens)
     action = next(it for it in items if it.prompt.stage == "action")
     digits = next(e for e in read_examples(dlan) if e.example_id == action.example_id).action_digits

@@ -1,10 +1,10 @@
-"""Embedded models (`embedded:<name>` in a model spec): built offline once into the cache, then loaded like any
-local checkpoint.
+"""A checkpoint directory built once into the cache: atomically, under a file lock, keyed by what shapes it.
 
 A build writes into a temporary directory beside its destination and renames it into place when complete, under a
 file lock, so a killed build leaves nothing half-written and two processes never convert the same model twice. The
-directory name carries a key of everything that shapes the result (build version, image size), so a changed recipe
-builds anew instead of loading a stale model.
+builders name the directory with a key of everything that shapes the result (build version, image size), so a
+changed recipe builds anew instead of loading a stale model. Its own module so that the builders (`tiny`,
+`gemma3_270m`) and the catalogue that names them (`builtin`) import it without importing each other.
 """
 
 from __future__ import annotations
@@ -13,22 +13,15 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.paths import cache_dir
-
-PREFIX = "embedded:"
-MARKER = "embedded.json"
-
-
-def is_embedded(base: str) -> bool:
-    return base.startswith(PREFIX)
+MARKER = "embedded.json"  # written last into a complete build (the name existing caches carry)
 
 
 @contextmanager
-def _locked(path: Path):
+def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -57,14 +50,3 @@ def cached_build(dst: Path, build: Callable[[Path], None], info: dict) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return dst
-
-
-def embedded_dir(base: str, image_size: int) -> Path:
-    """Directory of the built embedded model named by `base` (`embedded:tiny`, `embedded:gemma3-270m`)."""
-    from harness.models import gemma3_270m, tiny
-
-    builders = {"tiny": tiny.build_dir, "gemma3-270m": gemma3_270m.build_dir}
-    name = base.removeprefix(PREFIX)
-    if name not in builders:
-        raise ValueError(f"unknown embedded model {base!r}; known: {', '.join(PREFIX + n for n in builders)}")
-    return builders[name](cache_dir(), image_size)
