@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from harness.cli.common import fail
-from harness.paths import results_dir
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                   help="Benchmarks reported as ratios against the naive baseline measured in the same run.")
@@ -36,7 +35,7 @@ def policy_cmd(
     from tqdm import tqdm
 
     from harness.models import ModelLoadError, load_model
-    from harness.policy.bench import dlan_inputs, run_policy_bench
+    from harness.policy.bench import default_csv, dlan_inputs, run_policy_bench
     from harness.policy.grammar import GrammarError
     from harness.specs import SpecError
 
@@ -48,7 +47,7 @@ def policy_cmd(
     if loaded.spec.type != "gemma3":
         fail(f"model {model!r} has type {loaded.spec.type!r}; the policy benchmark runs the hierarchical gemma3 "
              "policy", 2)
-    csv_path = out if out is not None else results_dir() / "bench" / f"policy_{loaded.spec.name}.csv"
+    csv_path = out if out is not None else default_csv(loaded.spec.name)
     typer.echo(f"{loaded.spec.name} on {loaded.device}: {cycles} cycle(s) per variant over {len(inputs)} D_lan "
                f"observation(s); rows -> {csv_path}")
     bar = tqdm(total=cycles, desc="bench policy", unit="cycle", disable=not progress)

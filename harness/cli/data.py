@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from harness.cli.common import fail
-from harness.paths import results_dir
 from harness.specs import SpecError
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                   help="BridgeData V2 -> D_lan, the verbalized dataset (sub-tasks, motion plans, action chunks as "
                        "text, completion and direction questions).")
-
-
-def _default_out() -> Path:
-    return results_dir() / "data" / "dlan"
 
 
 @app.command("fixture")
@@ -59,9 +53,10 @@ def build_cmd(source: Path = typer.Option(..., help="Raw BridgeData V2 directory
     Corrupt episodes are skipped and listed in the dataset card (<out>/README.md, <out>/skipped.csv).
     """
     from harness.data.build import BuildConfig, Builder, BuildError
+    from harness.data.dlan import default_dlan_dir
     from harness.data.gemini import GeminiSetupError
 
-    out = out or _default_out()
+    out = out or default_dlan_dir()
     if annotator not in (None, "rules", "gemini"):
         fail(f"--annotator {annotator!r}: expected rules or gemini", 2)
     try:
@@ -91,23 +86,17 @@ def inspect_cmd(dlan: Path = typer.Argument(None, help="D_lan directory [default
                 episode: str = typer.Option("0", help="Episode: its index among usable episodes, or part of its id."),
                 stages: str = typer.Option("subtasks,plan,action", help="Comma-separated stages to print.")):
     """Print one episode's rows (prompt and target per stage) and the dataset's counts."""
-    from harness.data.dlan import read_examples
-    from harness.data.manifest import Manifest
+    from harness.data.dlan import default_dlan_dir, read_examples
+    from harness.data.episodes import EpisodeSelectionError, select_episode, usable_episodes
 
-    dlan = dlan or _default_out()
-    manifest = Manifest(dlan)
-    usable = [eid for eid, e in manifest.episodes() if e["status"] == "ok"]
+    dlan = dlan or default_dlan_dir()
+    usable = usable_episodes(dlan)
     if not usable:
         fail(f"{dlan}: no usable episodes recorded (build one with `vlm2vla data build`)", 2)
-    if episode.isdigit():
-        if int(episode) >= len(usable):
-            fail(f"--episode {episode}: only {len(usable)} usable episodes", 2)
-        eid = usable[int(episode)]
-    else:
-        matches = [e for e in usable if episode in e]
-        if len(matches) != 1:
-            fail(f"--episode {episode!r} matches {len(matches)} episodes; give a longer part of the id or an index", 2)
-        eid = matches[0]
+    try:
+        eid = select_episode(usable, episode)
+    except EpisodeSelectionError as e:
+        fail(f"--episode {episode!r}: {e}", 2)
     wanted = {s.strip() for s in stages.split(",") if s.strip()}
     typer.echo(f"{len(usable)} usable episodes; showing {eid}")
     for ex in read_examples(dlan):
@@ -135,10 +124,6 @@ def bench_cmd(source: Path = typer.Option(None, help="Raw dataset [default: a fr
             source = Path(tmp) / "fixture"
             write_fixture(source, episodes, 0, seed=0)
         result = run_bench(source, spec)
-    for key in ("naive_read_eps", "read_eps", "rules_annotation_eps", "rows_eps", "full_build_eps"):
-        typer.echo(f"{key:<24} {result[key]:10.1f} episodes/s")
-    typer.echo(f"full build vs naive read: {result['full_build_vs_naive_read']:.2f}x "
-               f"({result['usable_episodes']} episodes, {result['rows']} rows)")
+    typer.echo(result.report())
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=1))
+        result.write_json(json_out)

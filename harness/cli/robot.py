@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 
 import typer
 
 from harness.cli.common import fail
-from harness.models.hub import ModelLoadError
-from harness.paths import results_dir
-from harness.policy.base import Policy, Validator
-from harness.policy.factory import make_policy
-from harness.policy.grammar import GrammarError
-from harness.policy.validators import VALIDATORS, ValidatorSetupError, make_validator
-from harness.robot.backend import RobotBackend
-from harness.robot.backends import make_backend
-from harness.robot.console import OperatorConsole, OperatorValidator
+from harness.policy.validators import VALIDATORS
+from harness.robot.console import OperatorConsole
+from harness.robot.factory import SetupError
 from harness.robot.session import OPERATORS, Session, SessionConfig
-from harness.robot.triallog import TrialLog, default_csv, default_db
+from harness.robot.triallog import TrialLog, default_csv, default_db, default_out
 from harness.specs import SpecError, load_model, load_robot, load_task
-from harness.specs.model import ModelSpec
-from harness.specs.robot import RobotSpec
-from harness.specs.task import TaskSpec
 
 trials_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                          help="The trial log (SQLite): progress per task x model, and CSV export for the reports.")
@@ -32,65 +22,6 @@ DB_HELP = "Trial database (SQLite, WAL). Default: results/robot/trials.sqlite."
 # Exit status of robot-trials: 0 every trial scored, 1 a failure (hardware, software), 2 a bad argument,
 # UNFINISHED the session ended with trials still to run (operator quit, end of input, Ctrl-C): rerun to resume.
 UNFINISHED = 3
-
-
-def _sim(module: str, attr: str):
-    """The simulator lives above the robot layer (harness.sim); import it only for --robot sim."""
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except ImportError as e:
-        if e.name and e.name.startswith("harness.sim"):
-            fail("--robot sim needs the MuJoCo simulator package harness.sim, which this checkout does not have; "
-                 "use --robot dry-run to rehearse without hardware", 2)
-        fail(f"the simulator cannot be imported ({e}); install its extra: pip install -e '.[sim]' "
-             "(or `make setup-all`)", 2)
-
-
-def _backend(robot: RobotSpec, task: TaskSpec) -> RobotBackend:
-    if robot.backend == "sim":
-        return _sim("harness.sim.backend", "SimBackend")(robot, task)
-    return make_backend(robot)
-
-
-def _policy(spec: ModelSpec, backend: RobotBackend, robot: RobotSpec) -> Policy:
-    if spec.type == "oracle":
-        if robot.backend != "sim":
-            fail(f"model {spec.name!r} is the simulator's oracle: it runs only with --robot sim", 2)
-        return _sim("harness.sim.oracle", "OraclePolicy")(backend)
-    try:
-        return make_policy(spec)
-    except (NotImplementedError, ValueError, OSError, ModelLoadError, GrammarError) as e:
-        fail(f"model {spec.name!r}: {e}", 2)
-
-
-class _Current:
-    """Remembers which policy the session is running, so `--validator self` asks that policy's own model."""
-
-    def __init__(self, policies: dict[str, Policy]):
-        self.policies, self.policy = policies, None
-
-    def policy_for(self, name: str) -> Policy:
-        self.policy = self.policies[name]
-        return self.policy
-
-    def model(self):
-        return self.policy.loaded  # type: ignore[union-attr]
-
-
-def _validator(name: str, console: OperatorConsole, current: _Current) -> Validator:
-    if name == "operator":
-        return OperatorValidator(console)
-    model = None
-    if name == "self":
-        lacking = [n for n, p in current.policies.items() if getattr(p, "loaded", None) is None]
-        if lacking:
-            fail(f"--validator self asks the policy's own model; {', '.join(lacking)} has none (use a gemma3 model, "
-                 "or --validator none|operator|gemini)", 2)
-        model = current.model
-    try:
-        return make_validator(name, model=model)
-    except (NotImplementedError, ValueError, ValidatorSetupError) as e:
-        fail(f"--validator {name}: {e}" if not str(e).startswith("--validator") else str(e), 2)
 
 
 def robot_trials_cmd(
@@ -125,17 +56,18 @@ def robot_trials_cmd(
         model_specs = [load_model(m) for m in names]
     except SpecError as e:
         fail(str(e), 2)
+    from harness.sim.factory import wire_session
+
     console = OperatorConsole()
-    current = _Current({})
-    judge = None if validator == "self" else _validator(validator, console, current)  # a missing key fails early
-    backend = _backend(robot_spec, task_spec)
-    current.policies = {s.name: _policy(s, backend, robot_spec) for s in model_specs}  # before anything moves
-    judge = judge or _validator(validator, console, current)
+    try:
+        parts = wire_session(robot_spec, task_spec, model_specs, validator, console)
+    except SetupError as e:
+        fail(str(e), 2)
     try:
         cfg = SessionConfig(task_spec, robot_spec, names, operator, trials, session_seed, schedule_seed, validator,
-                            out if out is not None else results_dir() / "robot")
+                            out if out is not None else default_out())
         with TrialLog(db if db is not None else default_db()) as log:
-            session = Session(cfg, backend, current.policy_for, judge, log, console)
+            session = Session(cfg, parts.backend, parts.current.policy_for, parts.validator, log, console)
             summary = session.run()
     except typer.Exit:
         raise

@@ -6,13 +6,11 @@ simulator itself. mujoco is imported only inside the commands (the `sim` extra).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from harness.cli.common import fail
-from harness.paths import results_dir
 from harness.specs import SpecError, list_specs, load_robot, load_task
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
@@ -52,32 +50,23 @@ def oracle_cmd(task: str = typer.Option("all", help="Task spec name, or 'all' fo
     """Run the scripted oracle on seeded scenes and print the success rate per task."""
     from tqdm import tqdm
 
+    from harness.sim import summary
     from harness.sim.rollout import oracle_trials
 
     spec = _robot(robot)
-    out = out or results_dir() / "sim" / "oracle" / f"seed{seed}"
+    out = out or summary.default_out(seed)
     rows = []
     for t in _tasks(task):
         with tqdm(total=trials, desc=t.name, unit="trial", leave=False) as bar:
             outcomes = oracle_trials(spec, t, trials, seed=seed, out_dir=out / t.name, gif=gif,
                                      progress=lambda _o, bar=bar: bar.update())
-        ok = sum(o.success for o in outcomes)
-        rows.append({"task": t.name, "trials": len(outcomes), "successes": ok, "rate": ok / len(outcomes),
-                     "mean_cycles": sum(o.cycles for o in outcomes) / len(outcomes),
-                     "ik_failures": sum(o.ik_failures for o in outcomes),
-                     "failed_trials": [o.trial_index for o in outcomes if not o.success]})
-    typer.echo(f"{'task':<22}{'success':>10}{'rate':>8}{'cycles':>8}  failed trials")
-    for r in rows:
-        typer.echo(f"{r['task']:<22}{r['successes']:>5}/{r['trials']:<4}{100 * r['rate']:>7.0f}%{r['mean_cycles']:>8.1f}"
-                   f"  {r['failed_trials'] or '-'}")
-    out.mkdir(parents=True, exist_ok=True)
-    summary = out / "summary.json"
-    tmp = summary.with_name(summary.name + ".tmp")
-    tmp.write_text(json.dumps(rows, indent=2) + "\n")
-    tmp.replace(summary)
+        rows.append(summary.TaskSummary.of(t.name, outcomes))
+    typer.echo(summary.table(rows))
+    summary.write_summary(out, rows)
     typer.echo(f"trial logs and GIFs under {out}")
-    if require is not None and any(r["rate"] < require for r in rows):
-        fail(f"success rate below {require:.0%} on " + ", ".join(r["task"] for r in rows if r["rate"] < require))
+    failing = summary.below(rows, require) if require is not None else []
+    if failing:
+        fail(f"success rate below {require:.0%} on " + ", ".join(failing))
 
 
 @app.command("render")
@@ -111,15 +100,7 @@ def bench_cmd(task: str = typer.Option("pick-and-place", help="Task spec name.")
     from harness.sim.bench import run_bench
 
     spec, (t,) = _robot(robot), _tasks(task)
-    b = run_bench(spec, t, frames=frames, trials=trials)
-    typer.echo(f"sim bench ({b.task}, {b.cores} cores, MUJOCO_GL={b.gl or 'unset'}, {b.width}x{b.height})")
-    typer.echo(f"  render:                 {b.render_ms_mean:.1f} ms/frame mean, {b.render_ms_median:.1f} median "
-               f"({b.frames} frames); MuJoCo's default 4x multisampling {b.render_ms_baseline:.1f} ms median "
-               f"(x{b.render_speedup:.2f})")
-    typer.echo(f"  closed loop, rendering: {b.cycles_per_s_render:.2f} cycles/s")
-    typer.echo(f"  closed loop, physics:   {b.cycles_per_s_physics:.2f} cycles/s, {b.steps_per_s_physics:.0f} steps/s, "
-               f"real-time factor {b.real_time_factor:.1f}x")
-    typer.echo(f"  rendering takes {100 * b.render_share:.0f}% of a rendered cycle")
+    result = run_bench(spec, t, frames=frames, trials=trials)
+    typer.echo(result.report())
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(b.as_dict(), indent=2) + "\n")
+        result.write_json(out)

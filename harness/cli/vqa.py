@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from harness.cli.common import fail
-from harness.paths import results_dir
 from harness.specs import SpecError, load_vqa_suite
 from harness.specs.vqa import VQASuiteSpec
 from harness.vqa import data, generated, scores
@@ -43,13 +39,8 @@ def _kit():
 
 def _load_model(name: str) -> Any:
     """The registry's loaded model (anything with `generate_batch`)."""
-    try:
-        from harness.models.registry import load_model
-    except ModuleNotFoundError as e:
-        if e.name and e.name.startswith("harness.models"):
-            fail(f"cannot load model {name!r}: the model registry (harness.models.registry) is not in "
-                 "this checkout yet; nothing was run", 1)
-        raise
+    from harness.models.registry import load_model
+
     try:
         return load_model(name)
     except SpecError as e:
@@ -95,7 +86,7 @@ def _print_retention(model: str, base: str | None, suite: str) -> None:
 
     if base is None:
         return
-    csv = results_dir() / "vqa" / "scores.csv"
+    csv = scores.scores_csv()
     table = scores.retention(read_rows(csv, VQAScoreRow), model, base, suite) if csv.exists() else []
     if not table:
         typer.echo(f"retention: no {suite!r} scores for base model {base!r} yet "
@@ -209,13 +200,8 @@ def bench(
     generator = _load_model(model)
     result = vqa_bench.run(generator, spec, root, model_name=model, n=n, batch_size=batch_size or spec.batch_size,
                            max_new_tokens=max_new_tokens or spec.max_new_tokens)
-    out = results_dir() / "vqa" / "bench" / f"{model}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(asdict(result), indent=2) + "\n")
-    typer.echo(f"one at a time: {result.sequential_samples_per_s:.3f} samples/s ({result.sequential_s:.1f} s)")
-    typer.echo(f"batched (B={result.batch_size}): {result.batched_samples_per_s:.3f} samples/s "
-               f"({result.batched_s:.1f} s)")
-    typer.echo(f"speed-up: {result.speedup:.2f}x; identical answers: {result.identical_answers}/{result.n}")
+    out = result.write_json(vqa_bench.default_json(model))
+    typer.echo(result.report())
     typer.echo(f"written: {out}")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
@@ -22,13 +21,17 @@ from harness.data.bridge import EpisodeError, iter_episodes, iter_groups, read_e
 from harness.data.build import BuildConfig, Builder, split_of
 from harness.data.examples import Writers, episode_examples
 from harness.data.rules import RulesAnnotator
+from harness.records import BenchResult
+
+STAGES = ("naive_read", "read", "rules_annotation", "rows", "full_build")  # the naive reader is the baseline
 
 
 def _rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
 
-def run_bench(source: str | Path, spec: str = "bridge") -> dict[str, Any]:
+def run_bench(source: str | Path, spec: str = "bridge") -> BenchResult:
+    """Time each stage over every episode of `source` (see the module doc); episodes/s per stage."""
     source = Path(source).resolve()
     config = BuildConfig.load(spec, "rules")
     paths = [p for g in iter_groups(source) for p in g.paths]
@@ -69,12 +72,16 @@ def run_bench(source: str | Path, spec: str = "bridge") -> dict[str, Any]:
         build_s = time.perf_counter() - t
 
     n = len(episodes)
-    return {
-        "source": str(source), "trajectories": len(paths), "usable_episodes": n, "rows": n_rows,
-        "naive_read_eps": _rate(naive, naive_s), "read_eps": _rate(n, read_s),
-        "rules_annotation_eps": _rate(n, annotate_s), "rows_eps": _rate(n, rows_s),
-        "full_build_eps": _rate(report.processed + report.skipped, build_s),
-        "full_build_vs_naive_read": _rate(report.processed + report.skipped, build_s) / _rate(naive, naive_s),
-        "seconds": {"naive_read": naive_s, "read": read_s, "rules_annotation": annotate_s, "rows": rows_s,
-                    "full_build": build_s},
-    }
+    built = report.processed + report.skipped
+    seconds = {"naive_read": naive_s, "read": read_s, "rules_annotation": annotate_s, "rows": rows_s,
+               "full_build": build_s}
+    eps = {"naive_read": _rate(naive, naive_s), "read": _rate(n, read_s), "rules_annotation": _rate(n, annotate_s),
+           "rows": _rate(n, rows_s), "full_build": _rate(built, build_s)}
+    ratio = eps["full_build"] / eps["naive_read"]
+    table = [f"{f'{stage}_eps':<24} {eps[stage]:10.1f} episodes/s" for stage in STAGES]
+    table.append(f"full build vs naive read: {ratio:.2f}x ({n} episodes, {n_rows} rows)")
+    return BenchResult(
+        "data", STAGES,
+        {"source": str(source), "trajectories": len(paths), "usable_episodes": n, "rows": n_rows,
+         **{f"{stage}_eps": eps[stage] for stage in STAGES}, "seconds": seconds},
+        ratios={"full_build_vs_naive_read": ratio}, table=tuple(table))

@@ -22,7 +22,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.paths import results_dir
+
 SPLITS = ("train", "heldout")
+
+
+def default_dlan_dir() -> Path:
+    """Where `vlm2vla data build` writes D_lan and the data commands look for it unless told otherwise."""
+    return results_dir() / "data" / "dlan"
 
 
 @dataclass

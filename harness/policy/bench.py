@@ -21,16 +21,17 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from harness.paths import results_dir
 from harness.policy.base import Observation
 from harness.policy.decoding import FastGenerator, ForwardCounter, NaiveGenerator
 from harness.policy.hierarchical import VLM2VLAPolicy
-from harness.records import PolicyBenchRow
+from harness.records import BenchResult, PolicyBenchRow
 from harness.records.io import write_rows
 
 if TYPE_CHECKING:
@@ -92,46 +93,51 @@ class VariantSummary:
                    statistics.fmean(r.generated_tokens for r in rows), sum(r.malformed for r in rows), truncated)
 
 
-@dataclass
-class BenchResult:
-    rows: list[PolicyBenchRow]
-    summaries: dict[str, VariantSummary]
-    grammar_setup_s: float
-    csv_path: Path | None
+def default_csv(model: str) -> Path:
+    """Where `vlm2vla bench policy` writes a model's rows (the latency report reads them from here)."""
+    return results_dir() / "bench" / f"policy_{model}.csv"
 
-    def ratio(self, key: str) -> float:
-        base, opt = self.summaries["baseline"], self.summaries["optimized"]
-        return getattr(opt, key) / getattr(base, key) if getattr(base, key) else float("nan")
 
-    def targets(self) -> dict[str, bool]:
-        opt = self.summaries["optimized"]
-        return {
+def _ratio(summaries: dict[str, VariantSummary], key: str) -> float:
+    """optimized / baseline of one summary field (nan where the baseline measured zero)."""
+    base, opt = getattr(summaries["baseline"], key), getattr(summaries["optimized"], key)
+    return opt / base if base else float("nan")
+
+
+def summarize(model: str, summaries: dict[str, VariantSummary], grammar_setup_s: float,
+              csv_path: Path | None) -> BenchResult:
+    """The benchmark's result: per-variant summaries, the ratios against the baseline and the targets."""
+    lines = [f"{'variant':<10}{'cycles':>7}{'median s':>10}{'mean s':>9}{'IQR s':>16}{'max s':>8}"
+             f"{'fwd/cycle':>11}{'prefill':>9}{'gen tok':>9}{'malformed':>11}{'truncated':>11}"]
+    for s in summaries.values():
+        lines.append(f"{s.variant:<10}{s.cycles:>7}{s.median_s:>10.3f}{s.mean_s:>9.3f}"
+                     f"{f'{s.q25_s:.3f}-{s.q75_s:.3f}':>16}{s.max_s:>8.3f}{s.forward_passes:>11.1f}"
+                     f"{s.prefill_tokens:>9.1f}{s.generated_tokens:>9.1f}{f'{s.malformed}/{s.cycles}':>11}"
+                     f"{f'{s.truncated}/{s.cycles}':>11}")
+    ratios: dict[str, float] = {}
+    targets: dict[str, bool] = {}
+    if len(summaries) == 2:
+        ratios = {name: _ratio(summaries, key) for name, key in (("median_wall", "median_s"), ("mean_wall", "mean_s"),
+                                                                 ("forward_passes", "forward_passes"),
+                                                                 ("prefill_tokens", "prefill_tokens"))}
+        lines.append(f"optimized / baseline: median wall x{ratios['median_wall']:.2f}, mean wall "
+                     f"x{ratios['mean_wall']:.2f}, forward passes x{ratios['forward_passes']:.2f}, "
+                     f"prefill tokens x{ratios['prefill_tokens']:.2f}")
+        opt = summaries["optimized"]
+        targets = {
             f"forward passes <= {TARGETS['forward_passes']}x baseline":
-                self.ratio("forward_passes") <= TARGETS["forward_passes"],
-            f"median cycle wall <= {TARGETS['median_wall']}x baseline": self.ratio("median_s") <= TARGETS["median_wall"],
+                ratios["forward_passes"] <= TARGETS["forward_passes"],
+            f"median cycle wall <= {TARGETS['median_wall']}x baseline": ratios["median_wall"] <= TARGETS["median_wall"],
             f"0 malformed chunks in >= {MIN_CYCLES_FOR_MALFORMED_TARGET} cycles":
                 opt.malformed == 0 and opt.cycles >= MIN_CYCLES_FOR_MALFORMED_TARGET,
         }
-
-    def report(self) -> str:
-        lines = [f"{'variant':<10}{'cycles':>7}{'median s':>10}{'mean s':>9}{'IQR s':>16}{'max s':>8}"
-                 f"{'fwd/cycle':>11}{'prefill':>9}{'gen tok':>9}{'malformed':>11}{'truncated':>11}"]
-        for s in self.summaries.values():
-            lines.append(f"{s.variant:<10}{s.cycles:>7}{s.median_s:>10.3f}{s.mean_s:>9.3f}"
-                         f"{f'{s.q25_s:.3f}-{s.q75_s:.3f}':>16}{s.max_s:>8.3f}{s.forward_passes:>11.1f}"
-                         f"{s.prefill_tokens:>9.1f}{s.generated_tokens:>9.1f}{f'{s.malformed}/{s.cycles}':>11}"
-                         f"{f'{s.truncated}/{s.cycles}':>11}")
-        if len(self.summaries) == 2:
-            lines.append(f"optimized / baseline: median wall x{self.ratio('median_s'):.2f}, mean wall "
-                         f"x{self.ratio('mean_s'):.2f}, forward passes x{self.ratio('forward_passes'):.2f}, "
-                         f"prefill tokens x{self.ratio('prefill_tokens'):.2f}")
-            for name, ok in self.targets().items():
-                lines.append(f"  target {name}: {'met' if ok else 'NOT met'}")
-        if any(s.truncated for s in self.summaries.values()):
-            lines.append("truncated: action chunks a bound ended (raise generation.action.max_new_tokens or "
-                         "generation.max_action_steps in the model spec)")
-        lines.append(f"grammar engine setup (once per process, not in the cycles): {self.grammar_setup_s:.2f} s")
-        return "\n".join(lines)
+    if any(s.truncated for s in summaries.values()):
+        lines.append("truncated: action chunks a bound ended (raise generation.action.max_new_tokens or "
+                     "generation.max_action_steps in the model spec)")
+    lines.append(f"grammar engine setup (once per process, not in the cycles): {grammar_setup_s:.2f} s")
+    metrics = {"model": model, "grammar_setup_s": grammar_setup_s, "csv": None if csv_path is None else str(csv_path),
+               **{v: asdict(s) for v, s in summaries.items()}}
+    return BenchResult("policy", tuple(summaries), metrics, ratios=ratios, targets=targets, table=tuple(lines))
 
 
 def _policy(loaded: LoadedModel, variant: str) -> VLM2VLAPolicy:
@@ -187,4 +193,4 @@ def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: 
         if progress is not None:
             progress(c + 1)
     summaries = {v: VariantSummary.of(v, [r for r in rows if r.variant == v], truncated[v]) for v in VARIANTS}
-    return BenchResult(rows, summaries, grammar_setup, csv_path)
+    return summarize(name, summaries, grammar_setup, csv_path)

@@ -4,7 +4,8 @@ One dataclass per CSV kind; the CSV header is the field list. Reports depend onl
 torch or hardware code, so a laptop without the heavy extras can regenerate every table.
 """
 
-from harness.records.io import append_rows, read_rows, write_rows
+from harness.records.bench import BenchResult
+from harness.records.io import append_rows, read_rows, write_json, write_rows
 from harness.records.rows import (
     CHANCE_MODEL,
     ForgettingRow,
@@ -16,6 +17,6 @@ from harness.records.rows import (
 )
 
 __all__ = [
-    "CHANCE_MODEL", "ForgettingRow", "LogprobRow", "PolicyBenchRow", "TrainLogRow", "TrialRow", "VQAScoreRow", "append_rows",
-    "read_rows", "write_rows",
+    "CHANCE_MODEL", "BenchResult", "ForgettingRow", "LogprobRow", "PolicyBenchRow", "TrainLogRow", "TrialRow", "VQAScoreRow", "append_rows",
+    "read_rows", "write_json", "write_rows",
 ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import typing
 from collections.abc import Iterable
 from dataclasses import MISSING, asdict, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -29,6 +30,16 @@ def write_rows(path: str | Path, rows: Iterable[T], cls: type[T]) -> Path:
             writer.writerow(asdict(row))
         f.flush()
         os.fsync(f.fileno())
+    tmp.replace(path)
+    return path
+
+
+def write_json(path: str | Path, value: Any) -> Path:
+    """Replace `path` with `value` as indented JSON (temporary file, then rename), creating its directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
     tmp.replace(path)
     return path
 

@@ -30,12 +30,17 @@ FINAL = ("success", "failure", "skip")
 SCHEMA_VERSION = 1
 
 
+def default_out() -> Path:
+    """Where trial sessions keep their log, its CSV export and each trial's cycle log and frames."""
+    return results_dir() / "robot"
+
+
 def default_db() -> Path:
-    return results_dir() / "robot" / "trials.sqlite"
+    return default_out() / "trials.sqlite"
 
 
 def default_csv() -> Path:
-    return results_dir() / "robot" / "trials.csv"
+    return default_out() / "trials.csv"
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -13,30 +13,10 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from dataclasses import asdict, dataclass
 
+from harness.records import BenchResult
 
-@dataclass
-class SimBench:
-    task: str
-    cores: int
-    gl: str
-    width: int
-    height: int
-    render_ms_mean: float
-    render_ms_median: float
-    render_ms_baseline: float  # median with MuJoCo's default offscreen multisampling (4 samples)
-    render_speedup: float  # baseline / ours (median)
-    frames: int
-    cycles_per_s_render: float
-    cycles_per_s_physics: float
-    render_share: float  # 1 - (cycles/s with render) / (cycles/s without)
-    steps_per_s_physics: float  # executed motion commands per second, without rendering
-    real_time_factor: float  # simulated seconds per wall second (without rendering)
-    cycles: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+VARIANTS = ("render, 4x multisampling", "render", "closed loop, rendering", "closed loop, physics")
 
 
 def _loop(robot, task, trials: int, render: bool) -> tuple[int, int, float, float]:
@@ -69,7 +49,8 @@ def _render_times(backend, frames: int) -> list[float]:
     return times
 
 
-def run_bench(robot, task, *, frames: int = 30, trials: int = 3) -> SimBench:
+def run_bench(robot, task, *, frames: int = 30, trials: int = 3) -> BenchResult:
+    """Render time per frame against MuJoCo's default multisampling, and oracle cycles/s with and without frames."""
     from harness.sim import backend as sim_backend
     from harness.sim.mjcf import scene_xml
     from harness.sim.scenes import draw_scene
@@ -96,10 +77,24 @@ def run_bench(robot, task, *, frames: int = 30, trials: int = 3) -> SimBench:
     c_r, _, wall_r, _ = _loop(robot, task, trials, render=True)
     c_p, steps_p, wall_p, sim_p = _loop(robot, task, trials, render=False)
     with_render, physics = c_r / wall_r, c_p / wall_p
-    return SimBench(task=task.name, cores=os.cpu_count() or 0, gl=os.environ.get("MUJOCO_GL", ""),
-                    width=robot.camera.width, height=robot.camera.height,
-                    render_ms_mean=round(statistics.fmean(times), 2), render_ms_median=round(statistics.median(times), 2),
-                    render_ms_baseline=round(statistics.median(base), 2),
-                    render_speedup=round(statistics.median(base) / statistics.median(times), 2), frames=frames, cycles_per_s_render=round(with_render, 2), cycles_per_s_physics=round(physics, 2),
-                    render_share=round(1 - with_render / physics, 3), steps_per_s_physics=round(steps_p / wall_p, 1),
-                    real_time_factor=round(sim_p / wall_p, 2), cycles=c_r + c_p)
+    gl, width, height = os.environ.get("MUJOCO_GL", ""), robot.camera.width, robot.camera.height
+    mean, median, baseline = statistics.fmean(times), statistics.median(times), statistics.median(base)
+    m = {"task": task.name, "cores": os.cpu_count() or 0, "gl": gl, "width": width, "height": height,
+         "render_ms_mean": round(mean, 2), "render_ms_median": round(median, 2),
+         "render_ms_baseline": round(baseline, 2),  # median with MuJoCo's default offscreen multisampling
+         "frames": frames, "cycles_per_s_render": round(with_render, 2), "cycles_per_s_physics": round(physics, 2),
+         "steps_per_s_physics": round(steps_p / wall_p, 1),  # executed motion commands per second, no rendering
+         "real_time_factor": round(sim_p / wall_p, 2),  # simulated seconds per wall second, no rendering
+         "cycles": c_r + c_p}
+    ratios = {"render_speedup": round(baseline / median, 2),  # baseline / ours (median)
+              "render_share": round(1 - with_render / physics, 3)}  # 1 - (cycles/s with render) / (without)
+    table = (
+        f"sim bench ({m['task']}, {m['cores']} cores, MUJOCO_GL={gl or 'unset'}, {width}x{height})",
+        f"  render:                 {m['render_ms_mean']:.1f} ms/frame mean, {m['render_ms_median']:.1f} median "
+        f"({frames} frames); MuJoCo's default 4x multisampling {m['render_ms_baseline']:.1f} ms median "
+        f"(x{ratios['render_speedup']:.2f})",
+        f"  closed loop, rendering: {m['cycles_per_s_render']:.2f} cycles/s",
+        f"  closed loop, physics:   {m['cycles_per_s_physics']:.2f} cycles/s, {m['steps_per_s_physics']:.0f} steps/s, "
+        f"real-time factor {m['real_time_factor']:.1f}x",
+        f"  rendering takes {100 * ratios['render_share']:.0f}% of a rendered cycle")
+    return BenchResult("sim", VARIANTS, m, ratios=ratios, table=table)

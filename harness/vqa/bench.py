@@ -11,10 +11,12 @@ speed-up.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.paths import results_dir
+from harness.records import BenchResult
 from harness.specs.vqa import VQASuiteSpec
 from harness.vqa import kit
 
@@ -23,20 +25,12 @@ from harness.vqa.adapter import Generator, HarnessVLM  # noqa: E402
 from harness.vqa.predict import build_message  # noqa: E402
 from harness.vqa.runner import instantiate  # noqa: E402
 
+VARIANTS = ("one at a time", "batched")
 
-@dataclass
-class BenchResult:
-    model: str
-    suite: str
-    n: int
-    batch_size: int
-    max_new_tokens: int
-    sequential_s: float
-    batched_s: float
-    sequential_samples_per_s: float
-    batched_samples_per_s: float
-    speedup: float  # batched / sequential samples per second
-    identical_answers: int  # of n
+
+def default_json(model: str) -> Path:
+    """Where `vlm2vla vqa bench` writes a run: one file per run, named by model and UTC time."""
+    return results_dir() / "vqa" / "bench" / f"{model}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}.json"
 
 
 def _prompts(model: HarnessVLM, suite: VQASuiteSpec, n: int) -> list[list[dict[str, Any]]]:
@@ -59,6 +53,7 @@ def _prompts(model: HarnessVLM, suite: VQASuiteSpec, n: int) -> list[list[dict[s
 
 def run(generator: Generator, suite: VQASuiteSpec, lmudata: Path, *, model_name: str, n: int, batch_size: int,
         max_new_tokens: int) -> BenchResult:
+    """Samples/s of both arms on the first `n` prompts of `suite`, and how many answers the arms share."""
     with kit.session(lmudata):
         model = HarnessVLM(generator, max_new_tokens=max_new_tokens, name=model_name)
         messages = _prompts(model, suite, n)
@@ -75,8 +70,12 @@ def run(generator: Generator, suite: VQASuiteSpec, lmudata: Path, *, model_name:
             bat_s += time.perf_counter() - t1
             seq_s += t1 - t0
     k = len(messages)
-    return BenchResult(model=model_name, suite=suite.name, n=k, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                       sequential_s=round(seq_s, 3), batched_s=round(bat_s, 3),
-                       sequential_samples_per_s=round(k / seq_s, 3), batched_samples_per_s=round(k / bat_s, 3),
-                       speedup=round(seq_s / bat_s, 3),
-                       identical_answers=sum(a == b for a, b in zip(sequential, batched, strict=True)))
+    m = {"model": model_name, "suite": suite.name, "n": k, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
+         "sequential_s": round(seq_s, 3), "batched_s": round(bat_s, 3),
+         "sequential_samples_per_s": round(k / seq_s, 3), "batched_samples_per_s": round(k / bat_s, 3),
+         "identical_answers": sum(a == b for a, b in zip(sequential, batched, strict=True))}  # of n
+    speedup = round(seq_s / bat_s, 3)  # batched / sequential samples per second
+    table = (f"one at a time: {m['sequential_samples_per_s']:.3f} samples/s ({m['sequential_s']:.1f} s)",
+             f"batched (B={batch_size}): {m['batched_samples_per_s']:.3f} samples/s ({m['batched_s']:.1f} s)",
+             f"speed-up: {speedup:.2f}x; identical answers: {m['identical_answers']}/{k}")
+    return BenchResult("vqa", VARIANTS, m, ratios={"speedup": speedup}, table=table)

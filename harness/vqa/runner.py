@@ -32,15 +32,11 @@ from vlmeval.smp import load as vlm_load  # noqa: E402
 
 from harness.vqa.adapter import Generator, HarnessVLM, register  # noqa: E402
 from harness.vqa.predict import checkpoint_file, predict, prediction_file  # noqa: E402
-from harness.vqa.scores import Scored, constant_answer, flatten, rows_for  # noqa: E402
+from harness.vqa.scores import Scored, constant_answer, flatten, rows_for, scores_csv  # noqa: E402
 
 
 class RunError(RuntimeError):
     """A run cannot start or resume as asked; the message says why and what to do."""
-
-
-def scores_csv() -> Path:
-    return results_dir() / "vqa" / "scores.csv"
 
 
 @dataclass

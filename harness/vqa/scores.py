@@ -13,10 +13,12 @@ import math
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from harness.paths import results_dir
 from harness.records import CHANCE_MODEL, VQAScoreRow
 from harness.specs.vqa import BenchmarkSpec
 
@@ -25,6 +27,11 @@ HEADLINE = "Overall"
 # is exactly that), option A to every multiple-choice one, and "yes" - the commonest VQA answer - otherwise.
 CONSTANT_ANSWERS = {"Y/N": "Yes", "MCQ": "A"}
 DEFAULT_CONSTANT = "yes"
+
+
+def scores_csv() -> Path:
+    """Every VQA run appends its rows here; retention and the reports read them back."""
+    return results_dir() / "vqa" / "scores.csv"
 
 
 def constant_answer(dataset_type: str) -> str:

@@ -21,8 +21,6 @@ def test_vqa_batched_vs_sequential(benchmark, tmp_path):
     model = registry.load_model("tiny")
     result = benchmark.pedantic(lambda: bench.run(model, suite, tmp_path, model_name="tiny", n=16, batch_size=8,
                                                   max_new_tokens=suite.max_new_tokens), rounds=1, iterations=1)
-    benchmark.extra_info.update(speedup=result.speedup, identical_answers=result.identical_answers, n=result.n,
-                                sequential_samples_per_s=result.sequential_samples_per_s,
-                                batched_samples_per_s=result.batched_samples_per_s)
+    benchmark.extra_info.update(result.as_dict())
     # greedy decoding: padding a prompt into a batch must not change its answer
-    assert result.n == 16 and result.identical_answers == result.n
+    assert result.metrics["identical_answers"] == result.metrics["n"] == 16

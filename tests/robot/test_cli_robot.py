@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 from typer.testing import CliRunner
 
@@ -47,14 +45,6 @@ def test_bad_arguments_fail_clearly(results, args, message):
     r = run("robot-trials", *argv, "--db", str(results / "t.sqlite"))
     assert r.exit_code == 2, r.output
     assert message in r.stderr
-
-
-def test_sim_without_the_simulator_is_explained(results):
-    if importlib.util.find_spec("harness.sim") is not None:
-        pytest.skip("the simulator is present in this checkout")
-    r = run("robot-trials", "--task", "pickup", "--model", "scripted", "--robot", "sim", "--db",
-            str(results / "t.sqlite"))
-    assert r.exit_code == 2 and "harness.sim" in r.stderr and "--robot dry-run" in r.stderr
 
 
 def test_widowx_without_interbotix_is_explained(results, monkeypatch):

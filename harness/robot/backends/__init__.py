@@ -1,5 +1,5 @@
 """Robot backends behind one interface, each built from its kind's config (`harness.specs.robot`). The simulator's
-backend is built by the CLI (the robot layer does not import `harness.sim`)."""
+backend is built by `harness.sim.factory` (the robot layer does not import `harness.sim`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from harness.specs.robot import DryRunConfig, RobotSpec, WidowXConfig
 
 
 def make_backend(robot: RobotSpec) -> RobotBackend:
-    """dry-run and widowx; `sim` lives in harness.sim (see harness.cli.robot)."""
+    """dry-run and widowx; `sim` lives in harness.sim (see harness.sim.factory)."""
     if isinstance(robot, DryRunConfig):
         from harness.robot.backends.dry_run import DryRunBackend
 

@@ -1,0 +1,65 @@
+"""What a trial session runs besides the backend: its model policies, the policy now driving, the validator.
+
+The robot layer cannot see the simulator (`harness.sim` sits above it), so building the backend and the oracle for
+`--robot sim` happens in `harness.sim.factory`, which uses these pieces for everything else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.models.hub import ModelLoadError
+from harness.policy.base import Policy, Validator
+from harness.policy.factory import make_policy
+from harness.policy.grammar import GrammarError
+from harness.policy.validators import ValidatorSetupError, make_validator
+from harness.robot.console import OperatorConsole, OperatorValidator
+from harness.specs.model import ModelSpec
+
+if TYPE_CHECKING:
+    from harness.models.loaded import LoadedModel
+
+
+class SetupError(ValueError):
+    """A session cannot be set up as asked (a model, validator or robot that do not go together); says the fix."""
+
+
+class CurrentPolicy:
+    """Remembers which policy the session is running, so `--validator self` asks that policy's own model."""
+
+    def __init__(self, policies: dict[str, Policy] | None = None):
+        self.policies: dict[str, Policy] = dict(policies or {})
+        self.policy: Policy | None = None
+
+    def policy_for(self, name: str) -> Policy:
+        """The session's policy factory: switch to `name`'s policy and return it."""
+        self.policy = self.policies[name]
+        return self.policy
+
+    def model(self) -> LoadedModel:
+        return self.policy.loaded  # type: ignore[union-attr]
+
+
+def model_policy(spec: ModelSpec) -> Policy:
+    """A model spec's policy (loads its weights); any reason it cannot be built becomes a `SetupError`."""
+    try:
+        return make_policy(spec)
+    except (NotImplementedError, ValueError, OSError, ModelLoadError, GrammarError) as e:
+        raise SetupError(f"model {spec.name!r}: {e}") from e
+
+
+def session_validator(name: str, console: OperatorConsole, current: CurrentPolicy) -> Validator:
+    """The closed-loop validator `name`; `self` needs `current.policies` filled (it asks the running policy's model)."""
+    if name == "operator":
+        return OperatorValidator(console)
+    model = None
+    if name == "self":
+        lacking = [n for n, p in current.policies.items() if getattr(p, "loaded", None) is None]
+        if lacking:
+            raise SetupError(f"--validator self asks the policy's own model; {', '.join(lacking)} has none (use a "
+                             "gemma3 model, or --validator none|operator|gemini)")
+        model = current.model
+    try:
+        return make_validator(name, model=model)
+    except (NotImplementedError, ValueError, ValidatorSetupError) as e:
+        raise SetupError(f"--validator {name}: {e}" if not str(e).startswith("--validator") else str(e)) from e

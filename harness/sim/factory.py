@@ -1,0 +1,59 @@
+"""Builds a trial session's backend, policies and validator for any robot kind, the simulator included.
+
+It lives here because the simulator sits above the robot layer: this is the lowest layer that sees the hardware
+backends (`harness.robot.backends`), the simulated arm and its oracle. mujoco is still imported only when the
+simulated arm connects, so a session on the real arm or the dry run never needs the `sim` extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.policy.base import Policy, Validator
+from harness.robot.backend import RobotBackend
+from harness.robot.backends import make_backend as make_hardware_backend
+from harness.robot.console import OperatorConsole
+from harness.robot.factory import CurrentPolicy, SetupError, model_policy, session_validator
+from harness.sim.backend import SimBackend
+from harness.sim.oracle import OraclePolicy
+from harness.specs.model import ModelSpec
+from harness.specs.robot import RobotSpec
+from harness.specs.task import TaskSpec
+
+
+def make_backend(robot: RobotSpec, task: TaskSpec) -> RobotBackend:
+    """The simulated arm for `backend: sim` (it sets up `task`'s scenes), else the hardware or dry-run backend."""
+    if robot.backend == "sim":
+        return SimBackend(robot, task)
+    return make_hardware_backend(robot)
+
+
+def make_policy(spec: ModelSpec, backend: RobotBackend) -> Policy:
+    """The oracle reads the simulated scene, so it needs the simulated backend; every other spec is a model policy."""
+    if spec.type == "oracle":
+        if not isinstance(backend, SimBackend):
+            raise SetupError(f"model {spec.name!r} is the simulator's oracle: it runs only with --robot sim")
+        return OraclePolicy(backend)
+    return model_policy(spec)
+
+
+@dataclass
+class SessionParts:
+    backend: RobotBackend
+    current: CurrentPolicy  # its `policy_for` is the session's policy factory
+    validator: Validator
+
+
+def wire_session(robot: RobotSpec, task: TaskSpec, models: Sequence[ModelSpec], validator: str,
+                 console: OperatorConsole) -> SessionParts:
+    """Every part a `Session` runs on, built before anything moves; raises `SetupError` naming what to change.
+
+    A validator that needs a key or an extra is built first, so it fails before any model loads; `self` is built
+    last, because it asks the policies' own models.
+    """
+    current = CurrentPolicy()
+    judge = None if validator == "self" else session_validator(validator, console, current)
+    backend = make_backend(robot, task)
+    current.policies = {s.name: make_policy(s, backend) for s in models}
+    return SessionParts(backend, current, judge or session_validator(validator, console, current))
