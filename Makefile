@@ -27,6 +27,7 @@ DB       ?=
 ARGS     ?=
 
 export MUJOCO_GL ?= egl
+comma := ,
 export PYTHONUNBUFFERED := 1
 
 # ---------------------------------------------------------------- installation
@@ -92,7 +93,8 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-logprob demo-policy demo-vqa demo-robot demo-sim demo-reports
+DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-logprob demo-policy demo-vqa demo-robot demo-sim \
+	demo-sim-experiment demo-reports
 
 # The demo measures into results/demo/ and builds its report into results/demo/reports/, both ignored by git:
 # `make demo` never changes a tracked file (results/ rows and reports/ are the user's `make reports` inputs/outputs).
@@ -205,6 +207,46 @@ BENCH_CYCLES ?= 100
 bench: setup-all ## benchmarks (ratios against the naive baseline in the same run) [BENCH_MODEL= BENCH_CYCLES=]
 	$(BIN)/python -m pytest -q -m benchmark --benchmark-enable tests
 	$(CLI) bench policy --model $(BENCH_MODEL) --cycles $(BENCH_CYCLES) --data $(DATA)
+
+# ---------------------------------------------------------------- learning in simulation (issue 20)
+# record oracle demonstrations -> D_lan -> train verbalized and AT (same recipe, seed, steps, data order) -> closed-loop
+# trials of both models, blind-interleaved, on the tasks' held-out evaluation scenes, validator none and self -> CSVs ->
+# reports. Every step skips or resumes what is done: the recorder keeps complete trajectories, `data build` is
+# incremental, `train` resumes from its checkpoint, the trial log resumes per (task, model, trial).
+# make sim-experiment [EPISODES=200] [STEPS=1000] [TRIALS=<the task's: 30, multilingual 90>] [RECIPE=sim-cpu|sim-cpu-vision]
+EPISODES       ?= 200
+STEPS          ?= 1000
+RECIPE         ?= sim-cpu
+SIM_SEED       ?= 0
+SIM_EXP        ?= results/sim-experiment
+SIM_RECORD     ?= pickup pick-and-place
+SIM_TASKS      ?= pickup pick-and-place pickup-multilingual pickup-ash
+SIM_VALIDATORS ?= none self
+SIM_MODELS     := sim-verbalized sim-at
+SIM_REPORT     ?= yes
+SIM_RUNS        = $(if $(VLM2VLA_RUNS),$(VLM2VLA_RUNS),runs)/sim
+
+.PHONY: sim-experiment demo-sim-experiment
+sim-experiment: setup-all ## record -> D_lan -> train verbalized+AT -> sim trials -> reports [EPISODES= STEPS= TRIALS= RECIPE=]
+	@for task in $(SIM_RECORD); do \
+	  $(CLI) sim record --task $$task --episodes $(EPISODES) --seed $(SIM_SEED) --out $(SIM_EXP)/raw; done
+	$(CLI) data build --source $(SIM_EXP)/raw --out $(SIM_EXP)/dlan
+	$(CLI) train --model sim-verbalized --recipe $(RECIPE) --data $(SIM_EXP)/dlan --out $(SIM_RUNS)/verbalized \
+		--max-steps $(STEPS)
+	$(CLI) train --model sim-at --recipe $(RECIPE) --data $(SIM_EXP)/dlan --out $(SIM_RUNS)/at --max-steps $(STEPS)
+	@for v in $(SIM_VALIDATORS); do for task in $(SIM_TASKS); do \
+	  $(CLI) robot-trials --task $$task --model $(subst $(eval) ,$(comma),$(SIM_MODELS)) --robot sim --operator auto \
+	    --validator $$v $(if $(TRIALS),--trials $(TRIALS)) --db $(SIM_EXP)/trials-$$v.sqlite --out $(SIM_EXP)/robot-$$v \
+	    || exit 1; \
+	  done; $(CLI) trials export --db $(SIM_EXP)/trials-$$v.sqlite --out $(SIM_EXP)/trials-$$v.csv; done
+	$(if $(filter yes,$(SIM_REPORT)),$(CLI) report)
+
+# The chain of sim-experiment at toy size (2 episodes per task, 2 training steps, 1 trial per model on pickup, no
+# validator) under results/demo, with its own runs directory: it proves the steps connect, not that anything learns.
+demo-sim-experiment: export VLM2VLA_RUNS := $(DEMO_RESULTS)/runs
+demo-sim-experiment: setup-all
+	$(MAKE) --no-print-directory sim-experiment SIM_EXP=$(DEMO_RESULTS)/sim-experiment EPISODES=2 STEPS=2 TRIALS=1 \
+		SIM_TASKS=pickup SIM_VALIDATORS=none SIM_REPORT=no  # demo-reports builds the report
 
 # ---------------------------------------------------------------- GPU check (not part of make test)
 # gpu-wheels runs here (it needs the embedded 270M's tokenizer in the cache); gpu-check runs on the offline GPU

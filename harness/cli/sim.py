@@ -69,6 +69,32 @@ def oracle_cmd(task: str = typer.Option("all", help="Task spec name, or 'all' fo
         fail(f"success rate below {require:.0%} on " + ", ".join(failing))
 
 
+@app.command("record")
+def record_cmd(task: str = typer.Option("pickup", help="Task spec name (success_check pickup or pick_place): its "
+                                                    "table area and distractor count; targets are the training "
+                                                    "objects (harness.sim.record.TRAINING_OBJECTS)."),
+               episodes: int = typer.Option(100, min=1, help="Oracle episodes to record."),
+               out: Path = typer.Option(..., help="Root of the raw BridgeData V2 tree (<out>/<task>/seed<S>/<date>/raw/"
+                                                  "traj_group*/traj*/); `vlm2vla data build --source <out>` reads it."),
+               seed: int = typer.Option(0, help="Recording seed: scenes come from schedule seed 1000000 + SEED, never "
+                                                "a task's evaluation schedule_seed."),
+               robot: str = typer.Option("sim", help=ROBOT_HELP)):
+    """Record scripted-oracle demonstrations as raw BridgeData V2 trajectories (5 Hz; resumes a killed run)."""
+    from tqdm import tqdm
+
+    from harness.sim.record import record
+
+    spec, (t,) = _robot(robot), _tasks(task)
+    with tqdm(total=episodes, desc=f"record {t.name}", unit="episode") as bar:
+        try:
+            manifest = record(spec, t, episodes, out, seed=seed, progress=lambda _r: bar.update(),
+                              evaluation_tasks=_tasks("all"))
+        except ValueError as e:
+            fail(str(e), 2)
+    typer.echo(f"{manifest['recorded']}/{manifest['episodes']} episodes of {t.name} under {out} "
+               f"(oracle failures not written: {manifest['failed'] or 'none'})")
+
+
 @app.command("render")
 def render_cmd(task: str = typer.Option("pickup", help="Task spec name."),
                trial: int = typer.Option(0, min=0, help="Trial index of the seeded scene."),

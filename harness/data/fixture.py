@@ -24,6 +24,7 @@ import json
 import math
 import pickle
 import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,7 +155,8 @@ def _trajectory(session: _Session, objects: dict, rng: np.random.Generator) -> _
     return _Trajectory(np.array(states), g, commands)
 
 
-def _pose_matrix(xyz: np.ndarray, rpy: np.ndarray) -> np.ndarray:
+def pose_matrix(xyz: np.ndarray, rpy: np.ndarray) -> np.ndarray:
+    """4x4 homogeneous pose from a position and roll/pitch/yaw (R = Rz(yaw) Ry(pitch) Rx(roll), as full_state)."""
     cr, sr, cp, sp, cy, sy = (math.cos(rpy[0]), math.sin(rpy[0]), math.cos(rpy[1]), math.sin(rpy[1]),
                               math.cos(rpy[2]), math.sin(rpy[2]))
     m = np.eye(4)
@@ -163,6 +165,35 @@ def _pose_matrix(xyz: np.ndarray, rpy: np.ndarray) -> np.ndarray:
                  [-sp, cp * sr, cp * cr]]
     m[:3, 3] = xyz
     return m
+
+
+def write_raw_trajectory(traj_dir: Path, obs_dict: dict, actions: Sequence[np.ndarray], instruction: str,
+                         images: Iterable[bytes], policy_type: str) -> None:
+    """Write one trajectory directory with the release's files: obs_dict.pkl, policy_out.pkl, agent_data.pkl,
+    lang.txt and images0/im_{t}.jpg (one JPEG per row of `obs_dict['full_state']`, consumed lazily).
+
+    The one writer of the raw layout: the synthetic fixture and the simulator's recorder both go through it, so
+    what they write cannot drift from each other or from what `harness.data.bridge` reads. `actions` are the T-1
+    commanded (7,) rows; the policy's transforms are derived from the states and the commands, as the release's."""
+    full_state = obs_dict["full_state"]
+    policy_out = []
+    for t, c in enumerate(actions):
+        before = pose_matrix(full_state[t, :3], full_state[t, 3:6])
+        after = pose_matrix(full_state[t, :3] + c[:3], full_state[t, 3:6] + c[3:6])
+        policy_out.append({"actions": np.array(c, dtype=np.float64), "new_robot_transform": after,
+                           "delta_robot_transform": np.linalg.inv(before) @ after, "policy_type": policy_type})
+    traj_dir.mkdir(parents=True, exist_ok=True)
+    with open(traj_dir / "obs_dict.pkl", "wb") as f:
+        pickle.dump(obs_dict, f)
+    with open(traj_dir / "policy_out.pkl", "wb") as f:
+        pickle.dump(policy_out, f)
+    with open(traj_dir / "agent_data.pkl", "wb") as f:
+        pickle.dump({"traj_ok": True, "term_t": len(full_state) - 1, "stats": {}}, f)
+    (traj_dir / "lang.txt").write_text(f"{instruction}\nconfidence: 1\n")
+    folder = traj_dir / "images0"
+    folder.mkdir(exist_ok=True)
+    for t, jpeg in enumerate(images):
+        (folder / f"im_{t}.jpg").write_bytes(jpeg)
 
 
 def _write_episode(traj_dir: Path, session: _Session, instruction: str, objects: dict, traj: _Trajectory,
@@ -200,37 +231,26 @@ def _write_episode(traj_dir: Path, session: _Session, instruction: str, objects:
         "qpos": qpos,
         "qvel": np.gradient(qpos, axis=0) * 5.0,
         "joint_effort": rng.normal(0.0, 0.1, (T, 7)),
-        "eef_transform": np.stack([_pose_matrix(full_state[t, :3], full_state[t, 3:6]) for t in range(T)]),
+        "eef_transform": np.stack([pose_matrix(full_state[t, :3], full_state[t, 3:6]) for t in range(T)]),
         "high_bound": np.array([0.45, 0.25, 0.30, 1.57, 1.57]),
         "low_bound": np.array([0.10, -0.20, -0.01, -1.57, -1.57]),
         "env_done": np.zeros(T, dtype=bool),
         "t_get_obs": np.full(T, 0.015),
         "time_stamp": stamps,
     }
-    policy_out = []
-    for t, c in enumerate(cmds):
-        before = _pose_matrix(full_state[t, :3], full_state[t, 3:6])
-        after = _pose_matrix(full_state[t, :3] + c[:3], full_state[t, 3:6] + c[3:6])
-        policy_out.append({"actions": c.astype(np.float64), "new_robot_transform": after,
-                           "delta_robot_transform": np.linalg.inv(before) @ after, "policy_type": "VRTeleopPolicy"})
-    traj_dir.mkdir(parents=True, exist_ok=True)
-    with open(traj_dir / "obs_dict.pkl", "wb") as f:
-        pickle.dump(obs_dict, f)
-    with open(traj_dir / "policy_out.pkl", "wb") as f:
-        pickle.dump(policy_out, f)
-    with open(traj_dir / "agent_data.pkl", "wb") as f:
-        pickle.dump({"traj_ok": True, "term_t": T - 1, "stats": {}}, f)
-    (traj_dir / "lang.txt").write_text(f"{instruction}\nconfidence: 1\n")
+    write_raw_trajectory(traj_dir, obs_dict, cmds, instruction,
+                         _images(session, objects, xyz, open_at), "VRTeleopPolicy")
 
-    images = traj_dir / "images0"
-    images.mkdir(exist_ok=True)
+
+def _images(session: _Session, objects: dict, xyz: list[np.ndarray], open_at: list[float]) -> Iterator[bytes]:
+    """The camera frames of one trajectory: the target rests, rides in the gripper, then rests where released."""
     target = session.target
     resting = {k: v for k, v in objects.items() if k != target.name}
     base_free = background(resting)
     base_full = background(objects)
     held_since, released_at = None, None
     base_done = base_full
-    for t in range(T):
+    for t in range(len(xyz)):
         closed = not open_at[t]
         if closed and held_since is None:
             held_since = t
@@ -245,7 +265,7 @@ def _write_episode(traj_dir: Path, session: _Session, instruction: str, objects:
             img = frame(base_done, tuple(xyz[t]), True)
         else:
             img = frame(base_full, tuple(xyz[t]), not closed)
-        (images / f"im_{t}.jpg").write_bytes(jpeg_bytes(img))
+        yield jpeg_bytes(img)
 
 
 def _corrupt(traj_dir: Path, kind: str) -> None:
