@@ -85,7 +85,7 @@ setup-all: $(addprefix $(VENV)/.stamp-,$(EXTRAS_ALL)) ## everything the tests an
 test: setup-all ## the test suite (fast tests; slow end-to-end tests: make test-slow)
 	$(BIN)/python -m pytest -q -m "not slow and not benchmark"
 
-test-slow: setup-all ## end-to-end tests that take minutes (CI runs them too)
+test-slow: setup-all $(VENV)/.stamp-multigpu ## end-to-end tests that take minutes (CI runs them too; DeepSpeed ZeRO-2 on CPU)
 	$(BIN)/python -m pytest -q -m "slow" || [ $$? -eq 5 ]  # 5 = no slow test collected
 
 lint: setup
