@@ -13,6 +13,7 @@ import typer
 
 from harness.cli.common import fail
 from harness.paths import results_dir
+from harness.records.atomic import atomic_write_text
 from harness.specs import SpecError, list_specs, load_robot, load_task
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
@@ -71,10 +72,7 @@ def oracle_cmd(task: str = typer.Option("all", help="Task spec name, or 'all' fo
         typer.echo(f"{r['task']:<22}{r['successes']:>5}/{r['trials']:<4}{100 * r['rate']:>7.0f}%{r['mean_cycles']:>8.1f}"
                    f"  {r['failed_trials'] or '-'}")
     out.mkdir(parents=True, exist_ok=True)
-    summary = out / "summary.json"
-    tmp = summary.with_name(summary.name + ".tmp")
-    tmp.write_text(json.dumps(rows, indent=2) + "\n")
-    tmp.replace(summary)
+    atomic_write_text(out / "summary.json", json.dumps(rows, indent=2) + "\n")
     typer.echo(f"trial logs and GIFs under {out}")
     if require is not None and any(r["rate"] < require for r in rows):
         fail(f"success rate below {require:.0%} on " + ", ".join(r["task"] for r in rows if r["rate"] < require))

@@ -30,6 +30,7 @@ from harness.models import load_model
 from harness.models.least_likely import TOKEN_FILE, run_tokens
 from harness.paths import REPO_ROOT, results_dir, runs_dir
 from harness.records import TrainLogRow, append_rows, read_rows, write_rows
+from harness.records.atomic import fresh_tmp_dir, replace_dir
 from harness.specs import load_model as load_model_spec
 from harness.specs import load_recipe
 from harness.specs.model import ModelSpec
@@ -286,8 +287,7 @@ def _save(net: Any, loaded: Any, spec: ModelSpec, recipe: RecipeSpec, adapter_di
     least-likely token ids it was trained with (when its representation uses them)."""
     import shutil
 
-    tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = fresh_tmp_dir(adapter_dir)
     net.save_pretrained(tmp)
     if recipe.method == "full":
         loaded.processor.save_pretrained(tmp)
@@ -299,5 +299,4 @@ def _save(net: Any, loaded: Any, spec: ModelSpec, recipe: RecipeSpec, adapter_di
     summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()}
     summary["repo"] = str(REPO_ROOT)
     (tmp / "train.json").write_text(json.dumps(summary, indent=2))
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    tmp.rename(adapter_dir)
+    replace_dir(tmp, adapter_dir)
