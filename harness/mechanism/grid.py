@@ -35,6 +35,7 @@ from harness.mechanism.probes import load_probe_set, score_probe_set, subset
 from harness.models import load_model
 from harness.paths import results_dir, runs_dir
 from harness.records import ForgettingRow, write_rows
+from harness.records.atomic import atomic_write_text
 from harness.specs import load_model as load_model_spec
 from harness.specs import load_recipe
 from harness.specs.model import ModelSpec
@@ -146,11 +147,8 @@ class ArmResult:
     cached: bool = False  # read back from an earlier run (not stored)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = {k: v for k, v in asdict(self).items() if k != "cached"}
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path) -> ArmResult:

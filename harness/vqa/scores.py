@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from harness.records import CHANCE_MODEL, VQAScoreRow
+from harness.records.metrics import retention_pct
 from harness.specs.vqa import BenchmarkSpec
 
 HEADLINE = "Overall"
@@ -131,9 +132,7 @@ def retention(rows: Iterable[VQAScoreRow], model: str, base: str, suite: str) ->
         if bench in theirs:
             b = theirs[bench]
             floor = chance[bench].score if bench in chance else None
-            above = b.score > (floor if floor is not None else 0.0)
-            pct = r.score / b.score * 100 if above else None
-            out.append(Retention(bench, r.label, r.score, b.score, pct, floor))
+            out.append(Retention(bench, r.label, r.score, b.score, retention_pct(r.score, b.score, floor), floor))
     return out
 
 
