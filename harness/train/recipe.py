@@ -31,6 +31,7 @@ from harness.models.least_likely import TOKEN_FILE, run_tokens
 from harness.paths import REPO_ROOT, results_dir, runs_dir
 from harness.records import TrainLogRow, append_rows, read_rows, write_rows
 from harness.records.atomic import fresh_tmp_dir, replace_dir
+from harness.records.fingerprint import pin_fingerprint
 from harness.specs import load_model as load_model_spec
 from harness.specs import load_recipe
 from harness.specs.model import ModelSpec
@@ -95,16 +96,10 @@ def _fingerprint(spec: ModelSpec, recipe: RecipeSpec, data_dir: Path) -> dict[st
 
 
 def _check_run(out: Path, fingerprint: dict[str, Any]) -> None:
-    path = out / "run.json"
-    if path.is_file():
-        before = json.loads(path.read_text())
-        if before != fingerprint:
-            diff = sorted(k for k in set(before) | set(fingerprint) if before.get(k) != fingerprint.get(k))
-            raise RunMismatchError(f"{out} holds a run with other settings ({', '.join(diff)} differ); pass a new "
-                                   f"--out, or delete {out} to start over")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(fingerprint, indent=2))
+    diff = pin_fingerprint(out / "run.json", fingerprint)
+    if diff:
+        raise RunMismatchError(f"{out} holds a run with other settings ({', '.join(diff)} differ); pass a new "
+                               f"--out, or delete {out} to start over")
 
 
 def _order(n: int, seed: int, epoch: int) -> list[int]:
