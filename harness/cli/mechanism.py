@@ -103,8 +103,9 @@ def forgetting_cmd(
     by likelihood) and held-out action quality (parse rate, error of the decoded translation). Writes
     results/mechanism/forgetting_<model>.csv (harness.records.ForgettingRow) and prints the table. Re-running
     resumes: finished arms are read back, an interrupted training run resumes from its checkpoint."""
-    from harness.mechanism.grid import GridMismatchError, paper_claim, plan_grid, run_grid
+    from harness.mechanism.grid import GridMismatchError, plan_grid, run_grid
     from harness.mechanism.grid import restart as restart_grid
+    from harness.mechanism.verdict import paper_claim
     from harness.models import ModelLoadError
     from harness.specs import SpecError
     from harness.train.recipe import RunMismatchError
@@ -162,7 +163,7 @@ def _print_table(result) -> None:
             f"{'d log-p':>8} {'action log-p':>12} {'parse':>6} {'MAE cm':>7}")
     typer.echo("\n" + head + "\n" + "-" * len(head))
     for r in [base, *result.arms]:
-        retention = 100.0 * r.probe_accuracy / base.probe_accuracy if base.probe_accuracy else float("nan")
+        retention = result.retention(r)
         mae = f"{r.mae_cm:7.2f}" if r.mae_cm == r.mae_cm else f"{'n/a':>7}"
         train_min = f"{r.train_wall_s / 60:9.1f}" if r.method != "none" else f"{'-':>9}"
         logp = " / ".join(f"{v:.2f}" for v in r.heldout_logprob.values()) or "n/a"
