@@ -28,9 +28,10 @@ class StopReason(StrEnum):
     OPERATOR_STOP = "operator_stop"
 
 
-OUTCOMES: tuple[str, ...] = tuple(Outcome)
-FINAL_OUTCOMES: tuple[str, ...] = (Outcome.SUCCESS, Outcome.FAILURE, Outcome.SKIP)  # a trial is scored by one
-STOP_REASONS: tuple[str, ...] = tuple(StopReason)
+# plain strings (not members): they are also spliced into SQL and messages, where a member's repr would leak
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+FINAL_OUTCOMES: tuple[str, ...] = tuple(o.value for o in (Outcome.SUCCESS, Outcome.FAILURE, Outcome.SKIP))
+STOP_REASONS: tuple[str, ...] = tuple(r.value for r in StopReason)
 
 
 @dataclass(frozen=True)
@@ -65,4 +66,4 @@ def count_outcomes(outcomes: Iterable[str]) -> OutcomeCounts:
         if outcome not in tally:
             raise ValueError(f"unknown trial outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
         tally[outcome] += 1
-    return OutcomeCounts(**{str(k): v for k, v in tally.items()})
+    return OutcomeCounts(**tally)
