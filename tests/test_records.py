@@ -41,3 +41,11 @@ def test_columns_added_later_with_defaults_may_be_absent(tmp_path):
     path.write_text(",".join(old) + "\ns,pickup,m,sim,auto,A,1,0,pick,en,success,,t,1.0,2,0,0,f,l\n")
     (row,) = read_rows(path, TrialRow)
     assert row.outcome == "success" and row.attempt == 1 and row.stop_reason == ""
+
+
+def test_outcome_names_are_plain_strings():
+    """They are spliced into the trial log's SQL schema and into messages: a member's repr must not leak there."""
+    from harness.records.outcomes import FINAL_OUTCOMES, OUTCOMES, STOP_REASONS, Outcome
+
+    assert all(type(o) is str for o in (*OUTCOMES, *FINAL_OUTCOMES, *STOP_REASONS))
+    assert repr(OUTCOMES[0]) == "'success'" and Outcome.SUCCESS == "success"

@@ -30,6 +30,7 @@ from harness.actions.types import (
     from_units,
     to_units,
 )
+from harness.records.atomic import atomic_write_text
 
 GRIPPER_DIGITS = {0.0: 0, 1.0: 1, None: 2}
 _CONTROL_LIKE = re.compile(r"^<[^<>]+>$|^\[[^\[\]]+\]$")
@@ -56,12 +57,7 @@ class LeastLikelyTokens:
     excluded: dict[str, int] = field(default_factory=dict)  # why lower-ranked tokens were passed over
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), ensure_ascii=False, indent=2))
-        tmp.replace(path)
-        return path
+        return atomic_write_text(path, json.dumps(asdict(self), ensure_ascii=False, indent=2))
 
     @classmethod
     def load(cls, path: str | Path, tokenizer: Any | None = None) -> LeastLikelyTokens:

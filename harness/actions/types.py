@@ -67,8 +67,13 @@ def displacement(chunk: Sequence[ActionStep]) -> tuple[float, float, float]:
     return (sum(s.dx for s in chunk), sum(s.dy for s in chunk), sum(s.dz for s in chunk))
 
 
+GRIPPER_OPEN_AT = 0.5  # a gripper value at or above this is open (1), below it closed (0)
+
+
 def binarize_gripper(g: float | None) -> float | None:
-    return None if g is None else (1.0 if g >= 0.5 else 0.0)
+    """1.0 (open) or 0.0 (closed) for a continuous gripper value; None (no gripper change) stays None. The one
+    threshold for decoders, backends and datasets (Bridge's reader decides in-between values its own way first)."""
+    return None if g is None else (1.0 if g >= GRIPPER_OPEN_AT else 0.0)
 
 
 def to_units(metres: float, resolution_cm: float) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from pathlib import Path
 
@@ -31,7 +30,7 @@ def logprob_cmd(
     """Fig. 3: the mean per-token log-probability of each held-out action under the model, teacher-forced after the
     same prompt and image, written as verbalized text and as the model's 10 least likely tokens. One CSV row per
     (example, representation) (harness.records.LogprobRow)."""
-    from harness.mechanism.logprob import logprob_path, logprob_rows, require_split
+    from harness.mechanism.logprob import logprob_path, logprob_rows, require_split, summarize
     from harness.models import ModelLoadError, load_model
     from harness.records import write_rows
     from harness.records.rows import LogprobRow
@@ -49,20 +48,26 @@ def logprob_cmd(
     tuned = f" with adapter {loaded.spec.adapter} (tuned, not Fig. 3's untuned model)" if loaded.spec.adapter else ""
     eot = "counting" if include_end_of_turn else "not counting"
     typer.echo(f"{loaded.spec.name}{tuned}: {split} action examples of {data}, teacher-forced, {eot} <end_of_turn>")
-    means = {}
-    for rep in ("verbalized", "least_likely"):
-        values = [r.mean_logprob for r in rows if r.representation == rep]
-        if values:
-            means[rep] = statistics.mean(values)
-            n_tok = statistics.mean(r.n_tokens for r in rows if r.representation == rep)
-            typer.echo(f"  {rep:<13} n={len(values):<4} mean {means[rep]:7.2f}  median {statistics.median(values):7.2f}"
-                       f"  range [{min(values):.2f}, {max(values):.2f}] nats/token; {n_tok:.1f} tokens/example")
-    if len(means) == 2:
-        typer.echo(f"  gap: verbalized actions are {means['verbalized'] - means['least_likely']:.2f} nats/token more "
-                   "likely (paper, Gemma-3-12B, read off Fig. 3: about -2 and -0.9 vs -11.1)")
+    summary = summarize(rows)
+    for rep, (d, n_tok) in summary.items():
+        typer.echo(f"  {rep:<13} n={d.n:<4} mean {d.mean:7.2f}  median {d.median:7.2f}"
+                   f"  range [{d.min:.2f}, {d.max:.2f}] nats/token; {n_tok:.1f} tokens/example")
+    if len(summary) == 2:
+        gap = summary["verbalized"][0].mean - summary["least_likely"][0].mean
+        paper = _paper_fig3()
+        typer.echo(f"  gap: verbalized actions are {gap:.2f} nats/token more likely" + (f" ({paper})" if paper else ""))
     typer.echo(f"wrote {path} ({len(rows)} rows)")
     if figure:
         _logprob_figure(rows, path.with_suffix(""))
+
+
+def _paper_fig3() -> str:
+    """The paper's Fig. 3 values from results/paper/logprob.csv (empty when the reports extra is missing)."""
+    try:
+        from harness.reports.paper import PaperLogprobRow, default_paper_dir, fig3_reference, load_paper
+    except ImportError:
+        return ""
+    return fig3_reference(load_paper(default_paper_dir(), "logprob.csv", PaperLogprobRow).rows)
 
 
 def _logprob_figure(rows, stem: Path) -> None:
@@ -103,8 +108,9 @@ def forgetting_cmd(
     by likelihood) and held-out action quality (parse rate, error of the decoded translation). Writes
     results/mechanism/forgetting_<model>.csv (harness.records.ForgettingRow) and prints the table. Re-running
     resumes: finished arms are read back, an interrupted training run resumes from its checkpoint."""
-    from harness.mechanism.grid import GridMismatchError, paper_claim, plan_grid, run_grid
+    from harness.mechanism.grid import GridMismatchError, plan_grid, run_grid
     from harness.mechanism.grid import restart as restart_grid
+    from harness.mechanism.verdict import paper_claim
     from harness.models import ModelLoadError
     from harness.specs import SpecError
     from harness.train.recipe import RunMismatchError
@@ -157,18 +163,21 @@ def _print_arm(r) -> None:
 
 
 def _print_table(result) -> None:
+    from harness.mechanism.probes import chance_accuracy, subset
+
     base = result.base
     head = (f"{'arm':<18} {'method':<6} {'steps':>5} {'train min':>9} {'probe acc':>9} {'retention':>9} "
             f"{'d log-p':>8} {'action log-p':>12} {'parse':>6} {'MAE cm':>7}")
     typer.echo("\n" + head + "\n" + "-" * len(head))
     for r in [base, *result.arms]:
-        retention = 100.0 * r.probe_accuracy / base.probe_accuracy if base.probe_accuracy else float("nan")
+        retention = result.retention(r)
         mae = f"{r.mae_cm:7.2f}" if r.mae_cm == r.mae_cm else f"{'n/a':>7}"
         train_min = f"{r.train_wall_s / 60:9.1f}" if r.method != "none" else f"{'-':>9}"
         logp = " / ".join(f"{v:.2f}" for v in r.heldout_logprob.values()) or "n/a"
         typer.echo(f"{r.arm:<18} {r.method:<6} {r.steps:>5} {train_min} {r.probe_accuracy:9.3f} {retention:8.1f}% "
                    f"{r.probe_answer_logprob - base.probe_answer_logprob:8.2f} {logp:>12} {r.parse_rate:6.2f} {mae}")
-    typer.echo(f"probe: {base.probe_n} items, chance 25 %; d log-p: change of the right answer's mean log-probability "
+    chance = chance_accuracy(subset(result.plan.probe.items, result.plan.probe_limit))
+    typer.echo(f"probe: {base.probe_n} items, chance {100 * chance:.0f} %; d log-p: change of the right answer's mean log-probability "
                f"(nats) vs base; action log-p: mean nats/token of the held-out action targets in the arm's "
                f"representation (base: verbalized / least_likely); MAE of the net translation over parsed held-out actions ({base.n_heldout} "
                f"examples); a model that never moves scores {base.zero_motion_mae_cm:.2f} cm")

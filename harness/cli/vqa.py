@@ -9,6 +9,7 @@ import typer
 
 from harness.cli.common import fail
 from harness.specs import SpecError, load_vqa_suite
+from harness.specs.lineage import base_model_of
 from harness.specs.vqa import VQASuiteSpec
 from harness.vqa import data, generated, scores
 from harness.vqa import judge as judges
@@ -154,7 +155,7 @@ def main(
     if result.skipped:
         typer.echo(f"already scored in this run (kept): {', '.join(result.skipped)}", err=True)
     _print_rows(result.rows, result.run_dir)
-    _print_retention(model, scores.base_model_of(model), spec.name)
+    _print_retention(model, base_model_of(model), spec.name)
 
 
 @app.command("stage-embedded")
@@ -213,7 +214,7 @@ def retention(
     suite: str = typer.Option("paper", "--suite", help="Suite name."),
 ) -> None:
     """Headline scores of a model relative to its base model (newest run of each), from results/vqa/scores.csv."""
-    base = base or scores.base_model_of(model)
+    base = base or base_model_of(model)
     if base is None:
         fail(f"no base model for {model!r} (it has no adapter or no spec shares its checkpoint); pass --base", 2)
     _print_retention(model, base, suite)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.actions.types import binarize_gripper
 from harness.specs.data import ReaderSpec
 
 _DATED = re.compile(r"^(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})$")
@@ -218,7 +219,7 @@ def binarize_gripper_commands(values: np.ndarray, open_above: float = 0.95, clos
     """1 open / 0 closed. In-between values (the gripper moving) take the next decided value, scanning from the end
     (OpenVLA's rule); trailing in-between values take the nearest side of 0.5."""
     out = np.empty(len(values), dtype=np.float64)
-    carry = 1.0 if len(values) and values[-1] >= 0.5 else 0.0
+    carry = binarize_gripper(float(values[-1])) if len(values) else 0.0
     for t in range(len(values) - 1, -1, -1):
         v = values[t]
         if v > open_above:

@@ -28,6 +28,7 @@ from harness.data.examples import Writers, episode_examples, needed_images
 from harness.data.manifest import Manifest
 from harness.data.rules import RulesAnnotator
 from harness.data.templates import STAGES
+from harness.records.atomic import atomic_write_text
 from harness.specs.actions import ActionReprSpec, DecompositionSpec
 from harness.specs.data import DataSpec
 from harness.specs.loader import load_actions, load_data, load_decomposition
@@ -161,9 +162,7 @@ class Builder:
         self.out.mkdir(parents=True, exist_ok=True)
         info = {"source": str(self.source), "spec": self.config.spec.name, "annotator": self.config.spec.annotator,
                 "config": self.cfg_hash, "format": FORMAT_VERSION}
-        tmp = info_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=1))
-        tmp.replace(info_path)
+        atomic_write_text(info_path, json.dumps(info, indent=1))
 
     def _remove_orphans(self, manifest: Manifest) -> None:
         """Shards written by a killed run after its last recorded group."""

@@ -20,6 +20,7 @@ from harness.data.bridge import REASONS
 from harness.data.dlan import SPLITS, read_frame, shard_paths
 from harness.data.manifest import Manifest
 from harness.data.templates import STAGES
+from harness.records.atomic import atomic_open, atomic_write_text
 from harness.specs.model import GenerationSpec
 
 _PROXY = re.compile(r"\w+|[^\w\s]")
@@ -92,13 +93,11 @@ def _shard_stats(out: Path, counter: TokenCounter) -> tuple[dict[str, dict[str, 
 
 def write_skipped_csv(out: Path, skipped: list[tuple[str, dict[str, Any]]]) -> Path:
     path = out / "skipped.csv"
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["episode", "reason", "detail"])
         for eid, e in skipped:
             w.writerow([eid, e["reason"], e.get("detail", "")])
-    tmp.replace(path)
     return path
 
 
@@ -262,7 +261,5 @@ def write_card(out: str | Path, manifest: Manifest, config: Any, source: str | P
             L.append(f"- `{eid}`: {e['reason']} ({e.get('detail', '')})")
         L.append("")
     path = out / "README.md"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(L))
-    tmp.replace(path)
+    atomic_write_text(path, "\n".join(L))
     return path

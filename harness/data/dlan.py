@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.paths import results_dir
+from harness.records.atomic import atomic_path
 
 SPLITS = ("train", "heldout")
 
@@ -64,9 +65,8 @@ def write_shard(examples: Iterable[DlanExample], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame([{c: getattr(e, c) for c in COLUMNS} for e in examples], columns=COLUMNS)  # no deep copy
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
     return path
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.data.render import SceneObject, background, frame, jpeg_bytes
+from harness.records.atomic import atomic_write_text
 
 GRASPABLE = [
     SceneObject("carrot", "ellipse", (236, 120, 40), 0.075),
@@ -364,7 +365,5 @@ def write_fixture(out: str | Path, episodes: int = 24, corrupt: int = 0, seed: i
         truth.append({"episode_id": traj_dir.relative_to(out).as_posix(), "corrupt": kind, "date": s.date})
     manifest = {"version": FIXTURE_VERSION, "seed": seed, "episodes": episodes, "corrupt": corrupt,
                 "root": "bridge_data_v2", "trajectories": truth}
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest))
-    tmp.replace(marker)
+    atomic_write_text(marker, json.dumps(manifest))
     return manifest

@@ -45,6 +45,7 @@ from harness.data.decomposition import (
 )
 from harness.data.rules import RulesAnnotator
 from harness.paths import cache_dir
+from harness.records.atomic import atomic_write_text
 from harness.specs.actions import DecompositionSpec
 from harness.specs.data import GeminiSpec, RulesSpec
 
@@ -297,11 +298,7 @@ class GeminiAnnotator:
         self._cache_path(key).unlink(missing_ok=True)
 
     def _store(self, key: str, entry: dict[str, Any]) -> None:
-        path = self._cache_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(entry))
-        tmp.replace(path)
+        atomic_write_text(self._cache_path(key), json.dumps(entry), unique=True)  # worker threads share keys
 
     # -------------------------------------------------------------- one episode
     def _call(self, request: Request) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.records.atomic import atomic_open
+
 MANIFEST = "manifest.jsonl"
 
 
@@ -51,13 +53,9 @@ class Manifest:
             self.records.pop(g, None)
 
     def compact(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_open(self.path, "w", fsync=True, encoding="utf-8") as f:
             for g in sorted(self.records):
                 f.write(json.dumps(self.records[g], separators=(",", ":")) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(self.path)
 
     def episodes(self) -> Iterable[tuple[str, dict[str, Any]]]:
         for g in sorted(self.records):

@@ -11,9 +11,15 @@ the full recipe, each with its own learning rate). Before (arm `base`) and after
   mean per-token log-probability of the held-out action targets (teacher-forced, as Fig. 3): how far each arm has
   learnt its representation, even where its greedy output does not parse yet.
 
+A recipe in four steps: `plan_grid` (settings, checked) -> `run_grid`: set up (arms already on disk, the base model
+and its least-likely tokens) -> for each arm, train (`train_arm`) -> measure (`measure`) -> write (`write_arm`).
 Resumable: each finished arm is written to `results/mechanism/forgetting_<model>/<arm>.json` (atomically) and the
 CSV is rewritten from those files, so an interrupted grid reruns only what is missing (an interrupted training run
-resumes from its last checkpoint). A grid with other settings is refused unless restarted.
+resumes from its last checkpoint). A grid with other settings is refused unless restarted. The trainer's own files
+are read, never rewritten: what the grid adds to a run (its CPU time) is kept in `<run>/grid.json`.
+
+Retention and the paired test live in `harness.records` (one definition for every experiment); the verdict lines
+in `harness.mechanism.verdict`.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ from harness.models import load_model
 from harness.models.least_likely import least_likely_tokens
 from harness.paths import results_dir, runs_dir
 from harness.records import ForgettingRow, write_rows
+from harness.records.atomic import atomic_write_text
+from harness.records.fingerprint import differing_keys
+from harness.records.metrics import retention_pct
 from harness.specs import load_model as load_model_spec
 from harness.specs import load_recipe
 from harness.specs.model import ModelSpec
@@ -114,6 +123,44 @@ class GridPlan:
 
 
 @dataclass
+class Training:
+    """What fine-tuning one arm produced (the base arm: nothing)."""
+
+    recipe: str = ""
+    steps: int = 0
+    examples: int = 0
+    skipped_too_long: int = 0
+    first_loss: float | None = None
+    last_loss: float | None = None
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of all threads (a machine shared with other work inflates only wall time)
+    adapter_dir: Path | None = None
+
+
+@dataclass
+class Measurement:
+    """One model measured: retained knowledge (probe set) and held-out action quality, with the time it took."""
+
+    probe_accuracy: float
+    probe_answer_logprob: float
+    probe_n: int
+    probe_correct: list[str]  # ids of the items answered right
+    probe_by_lang: dict[str, float]
+    probe_by_category: dict[str, float]
+    parse_rate: float
+    mae_cm: float
+    zero_motion_mae_cm: float
+    n_heldout: int
+    max_new_tokens: int
+    samples: list[dict[str, Any]]
+    heldout_logprob: dict[str, float]  # representation -> mean nats/token
+    eval_wall_s: float
+    eval_cpu_s: float
+    probe_wall_s: float
+    actions_wall_s: float
+
+
+@dataclass
 class ArmResult:
     arm: str
     representation: str
@@ -146,12 +193,26 @@ class ArmResult:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     cached: bool = False  # read back from an earlier run (not stored)
 
+    @classmethod
+    def of(cls, arm: Arm, training: Training, measured: Measurement, fingerprint: dict[str, Any]) -> ArmResult:
+        """The record of an arm from what its training and its measurement returned."""
+        return cls(arm=arm.name, representation=arm.representation, method=arm.method, recipe=training.recipe,
+                   steps=training.steps, train_examples=training.examples,
+                   skipped_too_long=training.skipped_too_long, first_loss=training.first_loss,
+                   last_loss=training.last_loss, train_wall_s=training.wall_s, train_cpu_s=training.cpu_s,
+                   eval_wall_s=measured.eval_wall_s, eval_cpu_s=measured.eval_cpu_s,
+                   probe_wall_s=measured.probe_wall_s, actions_wall_s=measured.actions_wall_s,
+                   probe_accuracy=measured.probe_accuracy, probe_answer_logprob=measured.probe_answer_logprob,
+                   probe_n=measured.probe_n, probe_correct=measured.probe_correct,
+                   probe_by_lang=measured.probe_by_lang, probe_by_category=measured.probe_by_category,
+                   parse_rate=measured.parse_rate, mae_cm=measured.mae_cm,
+                   zero_motion_mae_cm=measured.zero_motion_mae_cm, n_heldout=measured.n_heldout,
+                   max_new_tokens=measured.max_new_tokens, samples=measured.samples,
+                   heldout_logprob=measured.heldout_logprob, fingerprint=fingerprint)
+
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = {k: v for k, v in asdict(self).items() if k != "cached"}
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path) -> ArmResult:
@@ -171,6 +232,9 @@ class GridResult:
 
     def rows(self) -> list[ForgettingRow]:
         return forgetting_rows(self.plan, self.base, self.arms)
+
+    def retention(self, r: ArmResult) -> float:
+        return probe_retention(r, self.base)
 
 
 # ---------------------------------------------------------------------------------------------------- planning
@@ -220,171 +284,137 @@ def restart(plan: GridPlan) -> None:
         shutil.rmtree(plan.run_dir(arm.name), ignore_errors=True)
 
 
-# ---------------------------------------------------------------------------------------------------- running
+# ---------------------------------------------------------------------------------------------------- setup
+@dataclass
+class _Setup:
+    fingerprint: dict[str, Any]
+    done: dict[str, ArmResult]  # arm name -> result (read back, or measured in this run)
+    tokens: LeastLikelyTokens | None = None  # the base's least-likely tokens, when an arm still needs them
+
+
 def _cached(plan: GridPlan, arm: Arm, fingerprint: dict[str, Any]) -> ArmResult | None:
     path = plan.state_dir / f"{arm.name}.json"
     if not path.is_file():
         return None
     result = ArmResult.load(path)
-    if result.fingerprint != fingerprint:
-        keys = sorted(k for k in set(fingerprint) | set(result.fingerprint)
-                      if fingerprint.get(k) != result.fingerprint.get(k))
+    keys = differing_keys(result.fingerprint, fingerprint)
+    if keys:
         raise GridMismatchError(f"{plan.state_dir} holds results of a grid with other settings ({', '.join(keys)} "
                                 "differ); rerun with --restart to discard them and the grid's training runs, or "
                                 "move that directory away to keep them")
     return result
 
 
-def _evaluate(loaded: LoadedModel, plan: GridPlan, arm: Arm, tokens: LeastLikelyTokens | None,
-              progress: bool) -> dict[str, Any]:
+def setup(plan: GridPlan, arms: list[Arm], progress: bool) -> _Setup:
+    """Read back the arms already measured; load the untuned base when something still needs it: it is measured
+    once (arm `base`) and chooses the least-likely tokens every least-likely arm is trained and read with."""
+    fingerprint = plan.fingerprint()
+    state = _Setup(fingerprint, {arm.name: r for arm in [BASE, *arms]
+                                 if (r := _cached(plan, arm, fingerprint)) is not None})
+    if "base" in state.done and all(a.representation != "least_likely" or a.name in state.done for a in arms):
+        return state
+    base_loaded = load_model(plan.arm_spec(Arm("least_likely", "none")))
+    state.tokens = least_likely_tokens(base_loaded)
+    if "base" not in state.done:
+        write_arm(plan, state, ArmResult.of(BASE, Training(), measure(base_loaded, plan, BASE, state.tokens, progress),
+                                            fingerprint))
+    del base_loaded
+    gc.collect()
+    return state
+
+
+# ---------------------------------------------------------------------------------------------------- run arms
+def _grid_record(plan: GridPlan, arm: Arm) -> Path:
+    """What the grid adds to an arm's training run (kept beside the trainer's files, which it never rewrites)."""
+    return plan.run_dir(arm.name) / "grid.json"
+
+
+def train_arm(plan: GridPlan, arm: Arm, progress: bool) -> Training:
+    """Fine-tune one arm (or pick up its finished or interrupted run); the checkpoints go once the model is saved."""
+    from harness.train.recipe import train
+
+    recipe = plan.recipes[arm.method]
+    c0 = time.process_time()
+    trained = train(plan.arm_spec(arm), plan.data_dir, plan.run_dir(arm.name), recipe=recipe.name,
+                    max_steps=plan.steps, full=arm.method == "full", progress=progress)
+    record = _grid_record(plan, arm)
+    if trained.already_done and record.is_file():  # trained before an interruption: its own record of the time
+        cpu_s = float(json.loads(record.read_text()).get("cpu_s", 0.0))
+    elif trained.already_done:
+        cpu_s = 0.0
+    else:
+        cpu_s = round(time.process_time() - c0, 1)
+        atomic_write_text(record, json.dumps({"cpu_s": cpu_s}, indent=2))
+    summary = json.loads((trained.adapter_dir / "train.json").read_text())
+    shutil.rmtree(plan.run_dir(arm.name) / "checkpoints", ignore_errors=True)  # the saved model is all that is needed
+    return Training(recipe=recipe.name, steps=trained.steps, examples=trained.examples,
+                    skipped_too_long=trained.skipped_too_long, first_loss=trained.first_loss,
+                    last_loss=trained.last_loss, wall_s=round(float(summary["wall_s"]), 1), cpu_s=round(cpu_s, 1),
+                    adapter_dir=trained.adapter_dir)
+
+
+# ---------------------------------------------------------------------------------------------------- measure
+def measure(loaded: LoadedModel, plan: GridPlan, arm: Arm, tokens: LeastLikelyTokens | None,
+            progress: bool) -> Measurement:
+    """Probe set by likelihood, greedy actions on held-out D_lan, and the teacher-forced log-probability of the
+    held-out targets (the base in both representations, as the reference; an arm in its own)."""
     t0, c0 = time.monotonic(), time.process_time()
     scores = score_probe_set(loaded, plan.probe, limit=plan.probe_limit, progress=progress)
     t1 = time.monotonic()
     quality = action_quality(loaded, plan.data_dir, arm.representation, limit=plan.heldout_limit, tokens=tokens,
                              progress=progress)
-    # the base is the reference for both representations; an arm is read in its own
     reps = REPRESENTATIONS if arm.method == "none" else (arm.representation,)
     rows = logprob_rows(loaded, plan.data_dir, limit=plan.heldout_limit, representations=reps, tokens=tokens,
                         progress=progress)
     heldout = {rep: sum(r.mean_logprob for r in rows if r.representation == rep)
                / sum(1 for r in rows if r.representation == rep) for rep in reps}
-    return {"probe_accuracy": scores.accuracy, "probe_answer_logprob": scores.answer_logprob,
-            "probe_n": len(scores.items), "probe_correct": [it.id for it, ok in zip(scores.items, scores.correct,
-                                                                                      strict=True) if ok],
-            "probe_by_lang": scores.accuracy_by("lang"), "probe_by_category": scores.accuracy_by("category"),
-            "parse_rate": quality.parse_rate, "mae_cm": quality.mae_cm,
-            "zero_motion_mae_cm": quality.zero_motion_mae_cm, "n_heldout": quality.n,
-            "max_new_tokens": quality.max_new_tokens, "samples": quality.samples,
-            "eval_wall_s": round(time.monotonic() - t0, 1), "eval_cpu_s": round(time.process_time() - c0, 1),
-            "probe_wall_s": round(t1 - t0, 1), "actions_wall_s": round(time.monotonic() - t1, 1),
-            "heldout_logprob": heldout}
+    correct = [it.id for it, ok in zip(scores.items, scores.correct, strict=True) if ok]
+    return Measurement(probe_accuracy=scores.accuracy, probe_answer_logprob=scores.answer_logprob,
+                       probe_n=len(scores.items), probe_correct=correct, probe_by_lang=scores.accuracy_by("lang"),
+                       probe_by_category=scores.accuracy_by("category"), parse_rate=quality.parse_rate,
+                       mae_cm=quality.mae_cm, zero_motion_mae_cm=quality.zero_motion_mae_cm, n_heldout=quality.n,
+                       max_new_tokens=quality.max_new_tokens, samples=quality.samples, heldout_logprob=heldout,
+                       eval_wall_s=round(time.monotonic() - t0, 1), eval_cpu_s=round(time.process_time() - c0, 1),
+                       probe_wall_s=round(t1 - t0, 1), actions_wall_s=round(time.monotonic() - t1, 1))
+
+
+# ---------------------------------------------------------------------------------------------------- write
+def probe_retention(r: ArmResult, base: ArmResult) -> float:
+    """Probe accuracy as a % of the base's (`harness.records.metrics`); nan where the base has nothing to retain."""
+    pct = retention_pct(r.probe_accuracy, base.probe_accuracy)
+    return float("nan") if pct is None else pct
+
+
+def forgetting_rows(plan: GridPlan, base: ArmResult, arms: Iterable[ArmResult]) -> list[ForgettingRow]:
+    return [ForgettingRow(model=plan.model.name, arm=r.arm, representation=r.representation, method=r.method,
+                          steps=r.steps, probe_score=r.probe_accuracy, retention_pct=probe_retention(r, base),
+                          action_parse_rate=r.parse_rate, action_mae_cm=r.mae_cm, n_probe=r.probe_n,
+                          n_heldout=r.n_heldout, seed=plan.seed) for r in [base, *arms]]
+
+
+def write_arm(plan: GridPlan, state: _Setup, result: ArmResult) -> None:
+    """The arm's record, then the CSV rewritten from every arm measured so far (base first, grid order)."""
+    result.save(plan.state_dir / f"{result.arm}.json")
+    state.done[result.arm] = result
+    arms = [state.done[a.name] for a in ARMS if a.name in state.done]
+    write_rows(plan.csv_path, forgetting_rows(plan, state.done["base"], arms), ForgettingRow)
 
 
 def run_grid(plan: GridPlan, *, arms: Iterable[Arm] = ARMS, progress: bool = True,
              on_arm: Callable[[ArmResult], None] | None = None) -> GridResult:
     """Measure the base, then train and measure every arm not already on disk; rewrites the CSV after each."""
-    from harness.train.recipe import train
-
-    fingerprint = plan.fingerprint()
     arms = list(arms)
-    done = {arm.name: r for arm in [BASE, *arms] if (r := _cached(plan, arm, fingerprint)) is not None}
-    tokens = None
-    if "base" not in done or any(a.representation == "least_likely" and a.name not in done for a in arms):
-        # the untuned base: measured once, and the source of the least-likely token choice for every arm
-        base_loaded = load_model(plan.arm_spec(Arm("least_likely", "none")))
-        tokens = least_likely_tokens(base_loaded)
-        if "base" not in done:
-            done["base"] = ArmResult(arm="base", representation=BASE.representation, method="none", recipe="",
-                                     steps=0, train_examples=0, skipped_too_long=0, first_loss=None,
-                                     last_loss=None, train_wall_s=0.0, fingerprint=fingerprint,
-                                     **_evaluate(base_loaded, plan, BASE, tokens, progress))
-            done["base"].save(plan.state_dir / "base.json")
-            _write_csv(plan, done)
-        del base_loaded
-        gc.collect()
+    state = setup(plan, arms, progress)
     if on_arm:
-        on_arm(done["base"])
+        on_arm(state.done["base"])
     for arm in arms:
-        if arm.name in done:
-            if on_arm:
-                on_arm(done[arm.name])
-            continue
-        out = plan.run_dir(arm.name)
-        recipe = plan.recipes[arm.method]
-        c0 = time.process_time()
-        trained = train(plan.arm_spec(arm), plan.data_dir, out, recipe=recipe.name, max_steps=plan.steps,
-                        full=arm.method == "full", progress=progress)
-        train_cpu = time.process_time() - c0
-        summary = json.loads((trained.adapter_dir / "train.json").read_text())
-        if trained.already_done:  # trained before an interruption: its own record of the time it took
-            train_cpu = float(summary.get("cpu_s", 0.0))
-        else:
-            summary["cpu_s"] = round(train_cpu, 1)
-            (trained.adapter_dir / "train.json").write_text(json.dumps(summary, indent=2))
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the saved adapter/model is all that is needed now
-        loaded = load_model(plan.arm_spec(arm), adapter=trained.adapter_dir)
-        result = ArmResult(arm=arm.name, representation=arm.representation, method=arm.method, recipe=recipe.name,
-                           steps=trained.steps, train_examples=trained.examples,
-                           skipped_too_long=trained.skipped_too_long, first_loss=trained.first_loss,
-                           last_loss=trained.last_loss, train_wall_s=round(float(summary["wall_s"]), 1),
-                           train_cpu_s=round(train_cpu, 1), fingerprint=fingerprint, **_evaluate(loaded, plan, arm, tokens, progress))
-        del loaded
-        gc.collect()
-        result.save(plan.state_dir / f"{arm.name}.json")
-        done[arm.name] = result
-        _write_csv(plan, done)
+        if arm.name not in state.done:
+            training = train_arm(plan, arm, progress)
+            loaded = load_model(plan.arm_spec(arm), adapter=training.adapter_dir)
+            measured = measure(loaded, plan, arm, state.tokens, progress)
+            del loaded
+            gc.collect()
+            write_arm(plan, state, ArmResult.of(arm, training, measured, state.fingerprint))
         if on_arm:
-            on_arm(result)
-    return GridResult(plan, done["base"], [done[a.name] for a in arms if a.name in done])
-
-
-# ---------------------------------------------------------------------------------------------------- records
-def forgetting_rows(plan: GridPlan, base: ArmResult, arms: Iterable[ArmResult]) -> list[ForgettingRow]:
-    rows = []
-    for r in [base, *arms]:
-        retention = 100.0 * r.probe_accuracy / base.probe_accuracy if base.probe_accuracy else float("nan")
-        rows.append(ForgettingRow(model=plan.model.name, arm=r.arm, representation=r.representation, method=r.method,
-                                  steps=r.steps, probe_score=r.probe_accuracy, retention_pct=retention,
-                                  action_parse_rate=r.parse_rate, action_mae_cm=r.mae_cm, n_probe=r.probe_n,
-                                  n_heldout=r.n_heldout, seed=plan.seed))
-    return rows
-
-
-def _write_csv(plan: GridPlan, done: dict[str, ArmResult]) -> None:
-    arms = [done[a.name] for a in ARMS if a.name in done]
-    write_rows(plan.csv_path, forgetting_rows(plan, done["base"], arms), ForgettingRow)
-
-
-def paired_difference(a: ArmResult, b: ArmResult) -> tuple[int, int, float | None]:
-    """McNemar's exact test on the paired probe items: (right only in a, right only in b, two-sided p); p is None
-    when scipy (the `reports` extra) is not installed."""
-    only_a = len(set(a.probe_correct) - set(b.probe_correct))
-    only_b = len(set(b.probe_correct) - set(a.probe_correct))
-    try:
-        from scipy.stats import binomtest
-    except ImportError:
-        return only_a, only_b, None
-    n = only_a + only_b
-    return only_a, only_b, (1.0 if n == 0 else float(binomtest(only_a, n, 0.5).pvalue))
-
-
-def compare(a: ArmResult, b: ArmResult, base: ArmResult, alpha: float = 0.05) -> str:
-    """One line: does arm `a` keep more probe knowledge than arm `b`? With the paired test's verdict."""
-    ra = 100.0 * a.probe_accuracy / base.probe_accuracy if base.probe_accuracy else float("nan")
-    rb = 100.0 * b.probe_accuracy / base.probe_accuracy if base.probe_accuracy else float("nan")
-    only_a, only_b, p = paired_difference(a, b)
-    line = (f"{a.arm} {ra:.1f}% vs {b.arm} {rb:.1f}% retention (items right only in one: {only_a} vs {only_b}"
-            + (f", McNemar exact p = {p:.3g})" if p is not None else "; install the reports extra for a p-value)"))
-    if p is None:
-        word = "more" if ra > rb else "less" if ra < rb else "as much"
-        return f"{line}: {a.arm} keeps {word} knowledge (untested)"
-    if p >= alpha:
-        return f"{line}: no significant difference at p < {alpha:g}"
-    return f"{line}: {a.arm} keeps {'more' if only_a > only_b else 'less'} knowledge (p < {alpha:g})"
-
-
-def paper_claim(result: GridResult, alpha: float = 0.05) -> list[str]:
-    """The paper's claim tested on this grid, and the same comparison for the extension arms."""
-    arms = {r.arm: r for r in result.arms}
-    lines = []
-    v, t = arms.get("verbalized-lora"), arms.get("least_likely-lora")
-    if v and t:
-        _, _, p = paired_difference(v, t)
-        if p is None:
-            verdict = "untested (no scipy)"
-        elif p >= alpha:
-            verdict = "NOT CONFIRMED here (no significant difference)"
-        elif v.probe_accuracy > t.probe_accuracy:
-            verdict = "CONSISTENT with the paper"
-        else:
-            verdict = "CONTRADICTS the paper"
-        lines.append("paper's claim (LoRA on verbalized actions forgets less than on least-likely tokens): "
-                     f"{verdict}: {compare(v, t, result.base, alpha)}")
-    vf, tf = arms.get("verbalized-full"), arms.get("least_likely-full")
-    if vf and tf:
-        lines.append(f"extension, full fine-tuning: {compare(vf, tf, result.base, alpha)}")
-    for rep in REPRESENTATIONS:
-        lo, fu = arms.get(f"{rep}-lora"), arms.get(f"{rep}-full")
-        if lo and fu:
-            lines.append(f"extension, LoRA vs full on {rep}: {compare(lo, fu, result.base, alpha)}")
-    return lines
+            on_arm(state.done[arm.name])
+    return GridResult(plan, state.done["base"], [state.done[a.name] for a in arms if a.name in state.done])

@@ -22,6 +22,7 @@ from harness.models.least_likely import least_likely_tokens
 from harness.models.loaded import IGNORE_INDEX
 from harness.paths import results_dir
 from harness.records import LogprobRow
+from harness.records.stats import Distribution, describe
 from harness.train.data import TrainDataset, TrainItem, collate, training_items
 
 if TYPE_CHECKING:
@@ -100,3 +101,14 @@ def logprob_rows(loaded: LoadedModel, data_dir: str | Path, *, model_name: str |
         rows.append(LogprobRow(model=name, example_id=item.example_id, representation=rep, mean_logprob=mean,
                                n_tokens=n))
     return rows
+
+
+def summarize(rows: list[LogprobRow]) -> dict[str, tuple[Distribution, float]]:
+    """Per representation (in Fig. 3's order): the distribution of the per-example mean log-probability (nats/token)
+    and the mean number of target tokens per example."""
+    out = {}
+    for rep in ("verbalized", "least_likely"):
+        mine = [r for r in rows if r.representation == rep]
+        if mine:
+            out[rep] = (describe([r.mean_logprob for r in mine]), sum(r.n_tokens for r in mine) / len(mine))
+    return out

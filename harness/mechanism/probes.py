@@ -38,6 +38,11 @@ def subset(items: Sequence[ProbeItem], limit: int | None) -> list[ProbeItem]:
     return [items[(i * len(items)) // limit] for i in range(limit)]
 
 
+def chance_accuracy(items: Sequence[ProbeItem]) -> float:
+    """The accuracy of guessing uniformly among each item's options (what a model with no knowledge scores)."""
+    return sum(1 / len(it.options) for it in items) / len(items) if items else float("nan")
+
+
 @dataclass
 class ProbeScores:
     items: list[ProbeItem]

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from harness.records.atomic import atomic_dir
 
 MARKER = "embedded.json"  # written last into a complete build (the name existing caches carry)
 
@@ -38,15 +38,7 @@ def cached_build(dst: Path, build: Callable[[Path], None], info: dict) -> Path:
     with _locked(dst.parent / f".{dst.name}.lock"):
         if (dst / MARKER).is_file():  # another process finished it while we waited
             return dst
-        tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_dir(dst, unique=True) as tmp:  # replaces an incomplete leftover of an older layout
             build(tmp)
             (tmp / MARKER).write_text(json.dumps(info, indent=2))
-            if dst.exists():  # an incomplete leftover from an older layout
-                shutil.rmtree(dst)
-            tmp.rename(dst)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return dst

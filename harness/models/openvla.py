@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.actions.types import ActionChunk, ActionParseError, ActionStep
+from harness.actions.types import ActionChunk, ActionParseError, ActionStep, binarize_gripper
 from harness.models.hub import ModelLoadError, local_checkpoint
 from harness.models.loaded import LoadedModel
 from harness.specs.model import ModelSpec
@@ -85,7 +85,7 @@ class OpenVLABins:
     def decode_chunk(self, ids: Sequence[int]) -> ActionChunk:
         """As `decode_ids`, as a one-step chunk (translation and gripper; rotation is not used by VLM2VLA)."""
         a = self.decode_ids(ids)
-        return [ActionStep(float(a[0]), float(a[1]), float(a[2]), gripper=1.0 if a[-1] >= 0.5 else 0.0)]
+        return [ActionStep(float(a[0]), float(a[1]), float(a[2]), gripper=binarize_gripper(float(a[-1])))]
 
 
 @dataclass

@@ -16,8 +16,8 @@ from typing import Any
 from harness.models.builtin import builtin_dir, is_builtin
 from harness.models.hub import ModelLoadError, local_checkpoint
 from harness.models.loaded import LoadedModel
-from harness.paths import runs_dir
 from harness.specs import load_model as load_model_spec
+from harness.specs.lineage import adapter_candidates, find_adapter
 from harness.specs.model import ModelSpec
 
 _DTYPES = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32"}
@@ -45,13 +45,13 @@ def resolve_dtype(dtype: str | None, device: str) -> Any:
 
 def resolve_adapter(adapter: str | Path, spec: ModelSpec) -> Path:
     """An adapter path as given, else under runs/; a clear error if it has not been trained yet."""
-    path = Path(adapter).expanduser()
-    for candidate in (path, runs_dir() / path):
-        if candidate.is_dir():
-            return candidate.resolve()
+    found = find_adapter(adapter)
+    if found is not None:
+        return found
+    path, under_runs = adapter_candidates(adapter)
     run = Path(adapter).parent if Path(adapter).name == "adapter" else Path(adapter)
     raise ModelLoadError(
-        f"model {spec.name!r}: adapter {str(adapter)!r} not found (looked in {path} and {runs_dir() / path}); "
+        f"model {spec.name!r}: adapter {str(adapter)!r} not found (looked in {path} and {under_runs}); "
         f"train it first: `vlm2vla train --model {spec.name} --data results/data/dlan --out runs/{run}`")
 
 

@@ -11,6 +11,8 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from harness.records.atomic import atomic_open
+
 T = TypeVar("T")
 
 
@@ -21,16 +23,11 @@ def _header(cls: type) -> list[str]:
 def write_rows(path: str | Path, rows: Iterable[T], cls: type[T]) -> Path:
     """Replace `path` with `rows` (write to a temporary file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_open(path, "w", fsync=True, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=_header(cls))
         writer.writeheader()
         for row in rows:
             writer.writerow(asdict(row))
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
     return path
 
 

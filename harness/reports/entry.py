@@ -7,6 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from harness.records.atomic import atomic_write_text
 from harness.reports import figure as fig_io
 from harness.reports.inputs import Source
 from harness.reports.table import Table, to_csv, to_latex, to_markdown
@@ -37,10 +38,7 @@ class Context:
     written: list[Path] = field(default_factory=list)
 
     def _write_text(self, path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        tmp.replace(path)
+        atomic_write_text(path, text, encoding="utf-8", newline="\n")
         self.written.append(path)
 
     def write_table(self, table: Table) -> list[str]:

@@ -16,6 +16,7 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from harness.records.atomic import atomic_path
 from harness.reports.naming import model_key
 
 DPI = 150
@@ -65,10 +66,9 @@ def save(fig: Figure, out_stem: Path) -> list[Path]:
     paths = []
     for fmt in FORMATS:
         path = out_stem.with_suffix(f".{fmt}")
-        tmp = path.with_name(path.name + ".tmp")
         metadata = PNG_METADATA if fmt == "png" else PDF_METADATA
-        fig.savefig(tmp, format=fmt, metadata=metadata, dpi=DPI)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, metadata=metadata, dpi=DPI)
         paths.append(path)
     return paths
 

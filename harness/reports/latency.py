@@ -13,12 +13,12 @@ import statistics
 from collections import defaultdict
 
 from harness.records import PolicyBenchRow
+from harness.records.stats import describe
 from harness.reports.entry import OURS, Context, Entry
 from harness.reports.figure import new_figure, palette, style
 from harness.reports.inputs import load
 from harness.reports.naming import VARIANT_ORDER, model_key, order_key
 from harness.reports.paper import PAPER_CITATION, PAPER_LABEL, PaperLatencyRow, load_paper
-from harness.reports.stats import describe
 from harness.reports.table import Column, Table
 
 PRODUCE = "run `vlm2vla bench policy --model <model>` (writes results/bench/policy_<model>.csv)"

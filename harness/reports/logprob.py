@@ -11,12 +11,12 @@ import numpy as np
 import seaborn as sns
 
 from harness.records import LogprobRow
+from harness.records.stats import describe
 from harness.reports.entry import Context, Entry
 from harness.reports.figure import new_figure, palette, style
 from harness.reports.inputs import load
 from harness.reports.naming import REPRESENTATION_ORDER, model_key, order_key
 from harness.reports.paper import PAPER_LABEL, PaperLogprobRow, load_paper
-from harness.reports.stats import describe
 from harness.reports.table import Column, Table
 
 PRODUCE = "run `vlm2vla logprob --model <model>` (writes results/mechanism/logprob_<model>.csv)"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from harness.specs import SpecError, list_specs, load_model, load_task, load_vqa_suite
+from harness.specs import ModelSpec, SpecError, load_task, load_vqa_suite
+from harness.specs.lineage import base_model_of, model_specs
 
 MODEL_ORDER = ("gemma3-base", "vlm2vla", "vlm2vla-at", "openvla", "ecot", "gemma3-270m", "tiny", "oracle")
 TASK_ORDER = ("pickup", "pick-place-lift", "pick-and-place", "pickup-multilingual", "pickup-ash")
@@ -45,29 +46,16 @@ def benchmark_key(suite: str, label: str) -> tuple[int, str]:
 
 
 @cache
-def _model_specs() -> dict[str, tuple[str, bool]]:
-    """spec name -> (base checkpoint, fine-tuned?) for every valid model spec."""
-    out = {}
-    for ref in list_specs("models"):
-        try:
-            spec = load_model(ref.name)
-        except SpecError:
-            continue
-        out[ref.name] = (spec.base, spec.adapter is not None or spec.recipe is not None)
-    return out
+def _model_specs() -> dict[str, ModelSpec]:
+    return model_specs()
 
 
 def base_model(model: str) -> str | None:
-    """The untuned model a fine-tuned model's retention is measured against (same base checkpoint, no adapter).
+    """The untuned model a fine-tuned model's retention is measured against (`harness.specs.lineage`'s rule).
 
     None for a model that is not fine-tuned from one of our specs (OpenVLA, ECoT, an untuned base, an unknown name).
     """
-    specs = _model_specs()
-    if model not in specs or not specs[model][1]:
-        return None
-    checkpoint = specs[model][0]
-    bases = sorted(name for name, (base, tuned) in specs.items() if base == checkpoint and not tuned)
-    return bases[0] if bases else None
+    return base_model_of(model, _model_specs())
 
 
 @cache

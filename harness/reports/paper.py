@@ -91,3 +91,15 @@ def check_derived(rows: list[PaperSuccessRow]) -> list[str]:
     return [f"`paper/success.csv`: {r.task}/{r.model}: successes_derived {r.successes_derived} != "
             f"round-half-up({r.rate_pct} × {r.n_trials} / 100) = {derive_successes(r.rate_pct, r.n_trials)}"
             for r in rows if r.successes_derived != derive_successes(r.rate_pct, r.n_trials)]
+
+
+def fig3_reference(rows: list[PaperLogprobRow]) -> str:
+    """The paper's Fig. 3 modes as one phrase for a printed comparison, e.g. "paper (gemma3-base, read off Fig. 3):
+    verbalized about -2 and -0.9, least_likely about -11.1 nats/token"; empty without rows."""
+    by_model: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        by_model.setdefault(r.model, {}).setdefault(r.representation, []).append(r.mean_logprob)
+    return "; ".join(
+        f"paper ({model}, read off Fig. 3): "
+        + ", ".join(f"{rep} about {' and '.join(f'{v:g}' for v in values)}" for rep, values in reps.items())
+        + " nats/token" for model, reps in by_model.items())

@@ -11,12 +11,13 @@ from collections import defaultdict
 from dataclasses import astuple, dataclass
 
 from harness.records import TrialRow
+from harness.records.outcomes import OUTCOMES, OutcomeCounts, count_outcomes
+from harness.records.stats import fisher_p, holm, wilson_interval
 from harness.reports.entry import OURS, Context, Entry
 from harness.reports.figure import PAPER_ALPHA, PAPER_HATCH, model_palette, new_figure, style
 from harness.reports.inputs import load
 from harness.reports.naming import model_key, planned_trials, task_key
 from harness.reports.paper import PAPER_CITATION, PAPER_LABEL, PaperSuccessRow, check_derived, load_paper
-from harness.reports.stats import OUTCOMES, OutcomeCounts, count_outcomes, fisher_p, holm, wilson_interval
 from harness.reports.table import Column, Table
 
 PRODUCE = ("run `make robot-trials TASK=<task> MODEL=<model> ROBOT=widowx|sim`, then `vlm2vla trials export` "

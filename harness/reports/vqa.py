@@ -22,6 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from harness.records import CHANCE_MODEL, VQAScoreRow
+from harness.records.metrics import retention_pct
 from harness.reports.entry import OURS, Context, Entry
 from harness.reports.figure import PAPER_ALPHA, PAPER_HATCH, model_palette, new_figure, style
 from harness.reports.inputs import load
@@ -126,8 +127,8 @@ def retention(scores: list[Score], chance: Chance | None = None) -> dict[Score, 
         base = base_model(s.model)
         ref = index.get((s.source, s.suite, s.label, base)) if base else None
         if ref is not None:
-            floor = chance[(s.suite, s.label)].value if (s.suite, s.label) in chance else 0.0
-            out[s] = (base, s.value / ref.value * 100.0 if ref.value > floor else None)
+            floor = chance[(s.suite, s.label)].value if (s.suite, s.label) in chance else None
+            out[s] = (base, retention_pct(s.value, ref.value, floor))
     return out
 
 

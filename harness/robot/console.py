@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from harness.policy.base import Decision, Observation, Validator
+from harness.records.outcomes import Outcome
 from harness.robot.backend import SceneSetup
 from harness.robot.triallog import safe_text
 
-SCORES = {"s": "success", "f": "failure", "i": "invalid", "k": "skip"}
+SCORES = {"s": Outcome.SUCCESS, "f": Outcome.FAILURE, "i": Outcome.INVALID, "k": Outcome.SKIP}
 NOTE_MAX = 2000  # characters kept of a note (a pasted log is not a note)
 ECHO_MAX = 40  # characters of a refused answer shown back
 

@@ -27,6 +27,7 @@ from PIL import Image
 
 from harness.actions.types import chunk_to_lists
 from harness.policy.base import Decision, Observation, Policy, Validator
+from harness.records.outcomes import StopReason
 from harness.robot.backend import MotionCommand, RobotBackend, SceneSetup
 from harness.robot.envelope import Envelope, split_step
 from harness.specs.task import TaskSpec
@@ -34,7 +35,6 @@ from harness.specs.task import TaskSpec
 log = logging.getLogger(__name__)
 GIF_WIDTH = 320
 MIN_MOTION_M = 1e-4  # a step shorter than this (and no gripper) is not sent: it would cost a full moving time
-STOP_REASONS = ("policy_done", "cycle_budget", "time_budget", "operator_stop")
 
 
 class StopSignal(Protocol):
@@ -45,7 +45,7 @@ class StopSignal(Protocol):
 class TrialResult:
     scene: SceneSetup
     subtasks: list[str]
-    stop_reason: str
+    stop_reason: StopReason
     started_at: float  # time.time()
     duration_s: float
     cycles: int = 0
@@ -119,7 +119,7 @@ def run_trial(policy: Policy, backend: RobotBackend, validator: Validator, envel
     """Run one trial to its end; see the module doc. Exceptions (and Ctrl-C) propagate after the log is closed."""
     rec = TrialRecorder(out_dir)
     started_wall, t0 = time.time(), clock()
-    result = TrialResult(scene, [], "policy_done", started_wall, 0.0, log_path=str(rec.log_path),
+    result = TrialResult(scene, [], StopReason.POLICY_DONE, started_wall, 0.0, log_path=str(rec.log_path),
                          frames_path=str(rec.frames_dir))
     try:
         obs = backend.reset(scene)
@@ -130,22 +130,22 @@ def run_trial(policy: Policy, backend: RobotBackend, validator: Validator, envel
                    "language": scene.language, "subtasks": result.subtasks, "ee": position, "frame": first})
         while True:
             if policy.done:
-                result.stop_reason = "policy_done"
+                result.stop_reason = StopReason.POLICY_DONE
                 break
             if stop is not None and stop.stop_requested():
-                result.stop_reason = "operator_stop"
+                result.stop_reason = StopReason.OPERATOR_STOP
                 break
             if result.cycles >= task.cycle_budget:
-                result.stop_reason = "cycle_budget"
+                result.stop_reason = StopReason.CYCLE_BUDGET
                 break
             if clock() - t0 >= task.time_budget_s:
-                result.stop_reason = "time_budget"
+                result.stop_reason = StopReason.TIME_BUDGET
                 break
             obs, position, line = _cycle(policy, backend, validator, envelope, obs, position, rec, result, stop)
             if on_cycle is not None:
                 on_cycle(line)
             if line.get("stopped"):
-                result.stop_reason = "operator_stop"
+                result.stop_reason = StopReason.OPERATOR_STOP
                 break
     finally:
         result.duration_s = clock() - t0

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness.paths import REPO_ROOT
 from harness.policy.base import Policy, Validator
+from harness.records.outcomes import Outcome
 from harness.robot.backend import RobotBackend, SceneSetup
 from harness.robot.console import OperatorConsole, OperatorQuit
 from harness.robot.envelope import Envelope
@@ -186,7 +187,7 @@ class Session:
         counts[outcome] = counts.get(outcome, 0) + 1
         self.console.say(f"   recorded: trial {k + 1} {label} = {outcome}"
                          + (f" (attempt {rec.attempt})" if rec.attempt > 1 else "")
-                         + (" - it will be run again" if outcome == "invalid" else ""))
+                         + (" - it will be run again" if outcome == Outcome.INVALID else ""))
         if self.console.pause_requested:  # Ctrl-C at the note prompt: the score is in, now pause
             self.console.pause_requested = False
             self._pause()
@@ -204,7 +205,7 @@ class Session:
         ok = self.backend.success()
         if ok is None:
             raise RuntimeError(f"backend {self.backend.name!r} returned no success verdict (--operator auto)")
-        outcome = "success" if ok else "failure"
+        outcome = Outcome.SUCCESS if ok else Outcome.FAILURE
         self.console.say(f"   auto score: {outcome}")
         return outcome, "scored by the backend's success detector"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -24,9 +24,9 @@ from pathlib import Path
 
 from harness.paths import results_dir
 from harness.records import TrialRow, write_rows
+from harness.records.outcomes import FINAL_OUTCOMES as FINAL
+from harness.records.outcomes import OUTCOMES, OutcomeCounts
 
-OUTCOMES = ("success", "failure", "invalid", "skip")
-FINAL = ("success", "failure", "skip")
 SCHEMA_VERSION = 1
 
 
@@ -127,25 +127,18 @@ class DuplicateScoreError(RuntimeError):
     """A final score for this trial is already in the log (it is never overwritten)."""
 
 
-@dataclass
-class Progress:
+@dataclass(frozen=True, kw_only=True)
+class Progress(OutcomeCounts):
+    """Outcome counts of one task x model x schedule seed, beside the trials its largest session planned."""
+
     task: str
     model: str
     schedule_seed: int
     planned: int
-    success: int = 0
-    failure: int = 0
-    skip: int = 0
-    invalid: int = 0
-
-    @property
-    def scored(self) -> int:
-        return self.success + self.failure + self.skip
 
     @property
     def success_rate(self) -> float | None:
-        n = self.success + self.failure
-        return self.success / n if n else None
+        return self.rate
 
 
 class TrialLog:
@@ -249,14 +242,12 @@ class TrialLog:
             for m in json.loads(models):
                 key = (task, m, seed)
                 planned[key] = max(planned.get(key, 0), trials)
-        counts: dict[tuple[str, str, int], Progress] = {}
+        counts: dict[tuple[str, str, int], dict[str, int]] = {key: {} for key in planned}
         for task, model, seed, outcome, n in self.conn.execute(
                 "SELECT task, model, schedule_seed, outcome, COUNT(*) FROM trials GROUP BY 1, 2, 3, 4"):
-            p = counts.setdefault((task, model, seed), Progress(task, model, seed, planned.get((task, model, seed), 0)))
-            setattr(p, outcome, n)
-        for key, n in planned.items():
-            counts.setdefault(key, Progress(*key, n))
-        return [counts[k] for k in sorted(counts)]
+            counts.setdefault((task, model, seed), {})[outcome] = n
+        return [Progress(task=task, model=model, schedule_seed=seed, planned=planned.get((task, model, seed), 0),
+                         **counts[(task, model, seed)]) for task, model, seed in sorted(counts)]
 
     def session_labels(self, session_id: str) -> dict[str, str]:
         row = self.conn.execute("SELECT labels FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
@@ -271,9 +262,3 @@ class TrialLog:
         """Write every recorded trial (all attempts; reports keep final outcomes) as `TrialRow` CSV, atomically."""
         return write_rows(path if path is not None else default_csv(), self.export_rows(), TrialRow)
 
-
-def count_outcomes(records: Iterable[TrialRecord]) -> dict[str, int]:
-    out = dict.fromkeys(OUTCOMES, 0)
-    for r in records:
-        out[r.outcome] += 1
-    return out

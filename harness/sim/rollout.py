@@ -22,6 +22,7 @@ import numpy as np
 from harness.actions import ActionStep
 from harness.policy.base import Policy, Validator
 from harness.policy.validators import NoneValidator
+from harness.records.atomic import atomic_path
 from harness.robot.backend import MotionCommand, SceneSetup
 
 GIF_WIDTH = 320  # frames are saved at this width (aspect kept) to keep GIFs small
@@ -99,9 +100,8 @@ def save_gif(frames: list[np.ndarray], path: Path, fps: float = 4.0) -> Path:
         if img.width > GIF_WIDTH:
             img = img.resize((GIF_WIDTH, round(img.height * GIF_WIDTH / img.width)), Image.BILINEAR)
         images.append(img)
-    tmp = path.with_name(path.name + ".tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     return path
 
 

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.records.atomic import fresh_tmp_dir, replace_dir, tmp_path
+
 STATE = "state.json"
 PREFIX = "step-"
 
@@ -52,10 +54,9 @@ def save(out: Path, accelerator: Any, model: Any, optimizer: Any, scheduler: Any
 
     root = out / "checkpoints"
     final = root / f"{PREFIX}{position.step:07d}"
-    tmp = root / f".tmp-{final.name}"
+    tmp = tmp_path(final, keep_suffix=True)  # `.tmp-step-N`: not matched by the `step-*` glob below
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        fresh_tmp_dir(final, keep_suffix=True)
     accelerator.wait_for_everyone()
     if _deepspeed(accelerator):
         accelerator.save_state(str(tmp), exclude_frozen_parameters=True)
@@ -67,8 +68,7 @@ def save(out: Path, accelerator: Any, model: Any, optimizer: Any, scheduler: Any
                     "rng": torch.get_rng_state()}, tmp / "optim.pt")
     if accelerator.is_main_process:
         (tmp / STATE).write_text(json.dumps(asdict(position)))
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
+        replace_dir(tmp, final)
         for old in sorted(p for p in root.glob(f"{PREFIX}*") if (p / STATE).is_file())[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()

@@ -30,6 +30,8 @@ from harness.models import load_model
 from harness.models.least_likely import TOKEN_FILE, run_tokens
 from harness.paths import REPO_ROOT, results_dir, runs_dir
 from harness.records import TrainLogRow, append_rows, read_rows, write_rows
+from harness.records.atomic import fresh_tmp_dir, replace_dir
+from harness.records.fingerprint import pin_fingerprint
 from harness.specs import load_model as load_model_spec
 from harness.specs import load_recipe
 from harness.specs.model import ModelSpec
@@ -94,16 +96,10 @@ def _fingerprint(spec: ModelSpec, recipe: RecipeSpec, data_dir: Path) -> dict[st
 
 
 def _check_run(out: Path, fingerprint: dict[str, Any]) -> None:
-    path = out / "run.json"
-    if path.is_file():
-        before = json.loads(path.read_text())
-        if before != fingerprint:
-            diff = sorted(k for k in set(before) | set(fingerprint) if before.get(k) != fingerprint.get(k))
-            raise RunMismatchError(f"{out} holds a run with other settings ({', '.join(diff)} differ); pass a new "
-                                   f"--out, or delete {out} to start over")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(fingerprint, indent=2))
+    diff = pin_fingerprint(out / "run.json", fingerprint)
+    if diff:
+        raise RunMismatchError(f"{out} holds a run with other settings ({', '.join(diff)} differ); pass a new "
+                               f"--out, or delete {out} to start over")
 
 
 def _order(n: int, seed: int, epoch: int) -> list[int]:
@@ -286,8 +282,7 @@ def _save(net: Any, loaded: Any, spec: ModelSpec, recipe: RecipeSpec, adapter_di
     least-likely token ids it was trained with (when its representation uses them)."""
     import shutil
 
-    tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = fresh_tmp_dir(adapter_dir)
     net.save_pretrained(tmp)
     if recipe.method == "full":
         loaded.processor.save_pretrained(tmp)
@@ -299,5 +294,4 @@ def _save(net: Any, loaded: Any, spec: ModelSpec, recipe: RecipeSpec, adapter_di
     summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()}
     summary["repo"] = str(REPO_ROOT)
     (tmp / "train.json").write_text(json.dumps(summary, indent=2))
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    tmp.rename(adapter_dir)
+    replace_dir(tmp, adapter_dir)

@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import random
 import shutil
 from collections.abc import Callable
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
+
+from harness.records.atomic import atomic_path, atomic_write_text
 
 # Bump when any generated content changes: staged copies with another version are rebuilt.
 GENERATOR_VERSION = 2
@@ -431,9 +432,8 @@ def build(name: str) -> pd.DataFrame:
 
 
 def _write_tsv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
 
 
 def is_staged(root: Path, names: list[str] | None = None) -> bool:
@@ -469,7 +469,5 @@ def stage(root: str | Path, *, force: bool = False) -> dict[str, Path]:
         _write_tsv(build(name), path)
         files[name] = md5_file(path)
     manifest = dict(generator_version=GENERATOR_VERSION, seed=SEED, files=files)
-    tmp = root / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, root / MANIFEST)
+    atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return paths

@@ -22,6 +22,7 @@ from harness.vqa import kit
 kit.load()
 from vlmeval.smp import dump, get_pred_file_path  # noqa: E402
 
+from harness.records.atomic import atomic_path  # noqa: E402
 from harness.vqa.adapter import HarnessVLM  # noqa: E402
 
 
@@ -107,9 +108,9 @@ def predict(model: HarnessVLM, dataset: Any, work_dir: Path, model_name: str, *,
         table.pop("image")
     table["prediction"] = [str(done[k]) for k in keys]
     out = prediction_file(work_dir, model_name, name)
-    tmp = out.with_name(f".tmp-{out.name}")
-    dump(table, str(tmp))
-    if not tmp.exists():  # vlmeval's dump falls back to a .pkl when it cannot write the format
-        raise RuntimeError(f"VLMEvalKit could not write {out.name} (for .xlsx it needs xlsxwriter); {kit.INSTALL_HINT}")
-    os.replace(tmp, out)
+    with atomic_path(out, keep_suffix=True) as tmp:  # dump picks the format from the extension
+        dump(table, str(tmp))
+        if not tmp.exists():  # vlmeval's dump falls back to a .pkl when it cannot write the format
+            raise RuntimeError(f"VLMEvalKit could not write {out.name} (for .xlsx it needs xlsxwriter); "
+                               f"{kit.INSTALL_HINT}")
     return out

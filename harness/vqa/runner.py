@@ -10,7 +10,6 @@ did not finish is redone from scratch, benchmarks whose rows reached scores.csv 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -30,6 +29,7 @@ import vlmeval.dataset as vlm_datasets  # noqa: E402
 from vlmeval.smp import dump as vlm_dump  # noqa: E402
 from vlmeval.smp import load as vlm_load  # noqa: E402
 
+from harness.records.atomic import atomic_write_text  # noqa: E402
 from harness.vqa.adapter import Generator, HarnessVLM, register  # noqa: E402
 from harness.vqa.predict import checkpoint_file, predict, prediction_file  # noqa: E402
 from harness.vqa.scores import Scored, constant_answer, flatten, rows_for, scores_csv  # noqa: E402
@@ -102,9 +102,7 @@ def prepare(cfg: RunConfig, resume: Path | None = None) -> Path:
         run_dir.mkdir(parents=True)
         record = dict(manifest, batch_size=cfg.batch_size, lmudata=str(cfg.lmudata), git_sha=git_sha(),
                       vlmeval=kit.VLMEVAL_VERSION, started_at=datetime.now(UTC).isoformat(timespec="seconds"))
-        tmp = run_dir / "run.json.tmp"
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, run_dir / "run.json")
+        atomic_write_text(run_dir / "run.json", json.dumps(record, indent=2) + "\n")
         return run_dir
     try:
         previous = json.loads((resume / "run.json").read_text())

@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness.paths import results_dir
 from harness.records import CHANCE_MODEL, VQAScoreRow
+from harness.records.metrics import retention_pct
 from harness.specs.vqa import BenchmarkSpec
 
 HEADLINE = "Overall"
@@ -138,44 +139,17 @@ def retention(rows: Iterable[VQAScoreRow], model: str, base: str, suite: str) ->
         if bench in theirs:
             b = theirs[bench]
             floor = chance[bench].score if bench in chance else None
-            above = b.score > (floor if floor is not None else 0.0)
-            pct = r.score / b.score * 100 if above else None
-            out.append(Retention(bench, r.label, r.score, b.score, pct, floor))
+            out.append(Retention(bench, r.label, r.score, b.score, retention_pct(r.score, b.score, floor), floor))
     return out
 
 
-def base_model_of(name: str) -> str | None:
-    """The model spec a fine-tuned model is compared with: same `type` and `base` checkpoint, no adapter.
-
-    None when `name` has no adapter (it is a base model itself), is not a spec, or no such spec exists.
-    """
-    from harness.specs import SpecError, list_specs, load
-
-    try:
-        target = load(name, "models")
-    except SpecError:
-        return None
-    if target.adapter is None:
-        return None
-    for ref in list_specs("models"):
-        spec = load(str(ref.path), "models")
-        if spec.adapter is None and spec.base == target.base and spec.type == target.type:
-            return spec.name
-    return None
-
-
 def adapter_ready(name: str) -> bool:
-    """Whether model spec `name` exists and its adapter directory has been trained (relative paths are under runs/)."""
-    from pathlib import Path
-
-    from harness.paths import runs_dir
-    from harness.specs import SpecError, load
+    """Whether model spec `name` exists and its adapter has been trained (found where the loader looks for it)."""
+    from harness.specs import SpecError, load_model
+    from harness.specs.lineage import find_adapter
 
     try:
-        spec = load(name, "models")
+        spec = load_model(name)
     except SpecError:
         return False
-    if spec.adapter is None:
-        return False
-    path = Path(spec.adapter).expanduser()
-    return (path if path.is_absolute() else runs_dir() / path).exists()
+    return spec.adapter is not None and find_adapter(spec.adapter) is not None

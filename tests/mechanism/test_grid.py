@@ -14,12 +14,11 @@ from harness.mechanism.grid import (
     ARMS,
     ArmResult,
     GridResult,
-    paired_difference,
-    paper_claim,
     plan_grid,
     restart,
     run_grid,
 )
+from harness.mechanism.verdict import paired_difference, paper_claim
 from harness.records import ForgettingRow, TrainLogRow, read_rows
 
 ARGS = ["--steps", "1", "--probe-limit", "6", "--heldout-limit", "2", "--no-progress"]
@@ -95,6 +94,14 @@ def test_arms_differ_only_in_representation_and_method(grid):
     for a in ARMS:
         assert set(results[a.name].heldout_logprob) == {a.representation}
         assert results[a.name].heldout_logprob[a.representation] < 0
+
+
+def test_the_trainers_record_is_read_never_rewritten(grid):
+    root, _ = grid
+    for a in ARMS:
+        run = root / "runs" / f"forgetting-tiny-{a.name}"
+        assert "cpu_s" not in json.loads((run / "adapter" / "train.json").read_text())  # as the trainer wrote it
+        assert json.loads((run / "grid.json").read_text())["cpu_s"] >= 0.0  # the grid's own addition
 
 
 def test_an_interrupted_grid_reruns_only_the_missing_arm(grid, dlan_heldout, monkeypatch):

@@ -108,3 +108,13 @@ def test_cli_writes_rows_and_the_density_plot(dlan_heldout, private_dirs):
     assert csv.with_suffix(".png").stat().st_size > 0 and csv.with_suffix(".pdf").is_file()
     missing = CliRunner().invoke(app, ["logprob", "--model", "tiny", "--data", str(private_dirs / "nothing")])
     assert missing.exit_code == 2 and "vlm2vla data build" in missing.output
+
+
+def test_the_paper_reference_comes_from_results_paper():
+    from harness.reports.paper import PaperLogprobRow, fig3_reference
+
+    rows = [PaperLogprobRow("m", "least_likely", -11.1, ""), PaperLogprobRow("m", "verbalized", -2.0, ""),
+            PaperLogprobRow("m", "verbalized", -0.9, "")]
+    assert fig3_reference(rows) == ("paper (m, read off Fig. 3): least_likely about -11.1, verbalized about -2 and "
+                                    "-0.9 nats/token")
+    assert fig3_reference([]) == ""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.records.outcomes import count_outcomes
+from harness.records.stats import describe, fisher_p, holm, wilson_interval
 from harness.reports.paper import derive_successes
-from harness.reports.stats import count_outcomes, describe, fisher_p, holm, wilson_interval
 from tests.reports import hand
 
 

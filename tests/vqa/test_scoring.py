@@ -123,7 +123,8 @@ def test_retention_is_not_reported_where_the_base_is_at_chance(run_suite, perfec
 
 
 def test_base_model_of_follows_the_specs():
-    from harness.vqa.scores import adapter_ready, base_model_of
+    from harness.specs.lineage import base_model_of
+    from harness.vqa.scores import adapter_ready
 
     assert base_model_of("vlm2vla") == "gemma3-base"
     assert base_model_of("gemma3-base") is None  # no adapter: it is the base

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.actions.types import binarize_gripper
 from harness.policy.base import Observation
 from harness.robot.backend import MotionCommand, MotionResult, RobotBackend, SceneSetup
 from harness.robot.camera import Camera, make_camera
@@ -167,7 +168,7 @@ class WidowXBackend(RobotBackend):
     def move(self, command: MotionCommand) -> MotionResult:
         self._require()
         if command.gripper is not None:
-            self._set_gripper(1.0 if command.gripper >= 0.5 else 0.0)
+            self._set_gripper(binarize_gripper(command.gripper))
         if (command.dx, command.dy, command.dz) == (0.0, 0.0, 0.0):
             return MotionResult(True, "", self._ee())
         x, y = base_to_tsy(command.dx, command.dy, self._yaw())
@@ -187,7 +188,7 @@ class WidowXBackend(RobotBackend):
         if state == self.gripper:
             return
         assert self._api is not None
-        if state >= 0.5:
+        if binarize_gripper(state) == 1.0:
             self._api.open_gripper(self.bot, self.robot.gripper_delay_s)
         else:
             self._api.close_gripper(self.bot, self.robot.gripper_delay_s)
