@@ -11,7 +11,7 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness.records.atomic import atomic_open
+from harness.records.atomic import atomic_open, atomic_write_text
 
 T = TypeVar("T")
 
@@ -33,12 +33,7 @@ def write_rows(path: str | Path, rows: Iterable[T], cls: type[T]) -> Path:
 
 def write_json(path: str | Path, value: Any) -> Path:
     """Replace `path` with `value` as indented JSON (temporary file, then rename), creating its directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def append_rows(path: str | Path, rows: Iterable[T], cls: type[T]) -> Path:

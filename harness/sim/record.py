@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +43,7 @@ from harness.data.render import jpeg_bytes
 from harness.data.templates import parse_subtasks
 from harness.policy.base import CycleOutput, Decision, Observation, Policy
 from harness.policy.validators import NoneValidator
+from harness.records.atomic import atomic_dir, atomic_write_text
 from harness.robot.backend import MotionCommand, SceneSetup
 from harness.robot.envelope import Envelope, split_step
 from harness.robot.runner import TrialResult, run_trial
@@ -268,20 +268,16 @@ def record(robot: RobotSpec, task: TaskSpec, episodes: int, out: str | Path, see
                 row = {"episode_id": final.relative_to(out).as_posix(), "index": i, "success": success,
                        "steps": len(tape.actions), "scene": dataclasses.asdict(scene)}
                 if success:
-                    tmp = final.with_name(final.name + ".tmp")
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    write_raw_trajectory(tmp, _obs_dict(tape, RECORD_DATE), tape.actions, scene.instruction,
-                                         tape.jpegs, "SimOraclePolicy")
-                    (tmp / SCENE_FILE).write_text(json.dumps(row, indent=1))
-                    tmp.rename(final)
+                    with atomic_dir(final, keep_suffix=True) as tmp:  # `.tmp-trajN`: no `traj*` reader sees it
+                        write_raw_trajectory(tmp, _obs_dict(tape, RECORD_DATE), tape.actions, scene.instruction,
+                                             tape.jpegs, "SimOraclePolicy")
+                        (tmp / SCENE_FILE).write_text(json.dumps(row, indent=1))
             (rows if row["success"] else failed).append(row)
             if progress is not None:
                 progress(row)
     manifest = {**params, "date": RECORD_DATE, "hz": RECORD_HZ, "schedule_seed": RECORD_SEED_BASE + seed,
                 "recorded": len(rows), "failed": [r["index"] for r in failed], "trajectories": rows}
-    tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(marker)
+    atomic_write_text(marker, json.dumps(manifest, indent=1))
     return manifest
 
 
