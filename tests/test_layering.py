@@ -16,19 +16,19 @@ from harness.paths import REPO_ROOT
 PKG = REPO_ROOT / "harness"
 # layer -> harness subpackages it must not import
 FORBIDDEN = {
-    "specs": {"actions", "data", "models", "train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli"},
-    "records": {"actions", "data", "models", "train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli"},
-    "actions": {"data", "models", "train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli"},
-    "data": {"models", "train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli"},
-    "models": {"train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli"},
-    "train": {"policy", "robot", "sim", "vqa", "reports", "mechanism", "cli"},
-    "policy": {"robot", "sim", "vqa", "reports", "mechanism", "cli"},
+    "specs": {"actions", "data", "models", "train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli", "serve"},
+    "records": {"actions", "data", "models", "train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli", "serve"},
+    "actions": {"data", "models", "train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli", "serve"},
+    "data": {"models", "train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli", "serve"},
+    "models": {"train", "policy", "robot", "sim", "vqa", "reports", "mechanism", "cli", "serve"},
+    "train": {"policy", "robot", "sim", "vqa", "reports", "mechanism", "cli", "serve"},
+    "policy": {"robot", "sim", "vqa", "reports", "mechanism", "cli", "serve"},
     "serve": {"robot", "sim", "vqa", "reports", "mechanism", "cli"},
     "robot": {"sim", "vqa", "reports", "mechanism", "cli"},
     "sim": {"vqa", "reports", "mechanism", "cli"},
     "vqa": {"robot", "sim", "reports", "mechanism", "cli"},
-    "reports": {"actions", "data", "models", "train", "policy", "robot", "sim", "vqa", "mechanism", "cli"},
-    "mechanism": {"policy", "robot", "sim", "vqa", "reports", "cli"},
+    "reports": {"actions", "data", "models", "train", "policy", "robot", "sim", "vqa", "mechanism", "cli", "serve"},
+    "mechanism": {"policy", "robot", "sim", "vqa", "reports", "cli", "serve"},
 }
 THIRD_PARTY_FORBIDDEN = {"reports": {"torch", "transformers", "peft", "mujoco", "interbotix_xs_modules"}}
 
