@@ -27,8 +27,10 @@ UNFINISHED = 3
 def robot_trials_cmd(
     task: str = typer.Option(..., "--task", help="Task protocol (experiments/tasks/): pickup, pick-place-lift, "
                              "pick-and-place, pickup-multilingual, pickup-ash."),
-    model: str = typer.Option(..., "--model", help="Model spec(s) (experiments/models/); several, comma-separated, "
-                              "run blind and interleaved on the same schedule (operator sees 'policy A/B')."),
+    model: str = typer.Option(..., "--model", help="Model spec(s) (experiments/models/) or a served policy's URL "
+                              "(ws://HOST:PORT: `vlm2vla serve`, openpi; http://HOST:PORT: OpenVLA's deploy.py); "
+                              "several, comma-separated, run blind and interleaved on the same schedule (operator "
+                              "sees 'policy A/B'), e.g. vlm2vla,ws://127.0.0.1:8000."),
     robot: str = typer.Option("widowx", "--robot", help="Robot config (experiments/robots/): widowx, sim, dry-run."),
     operator: str = typer.Option("human", "--operator", help="human: the operator scores at the prompt; auto: the "
                                  "backend's own success detector scores (sim)."),
@@ -43,8 +45,11 @@ def robot_trials_cmd(
 ):
     """Run a scored trial session: per trial the scene to set up, the instruction, a live line per cycle, then a
     score (s/f/i/k + note) committed at once to the trial log. Rerunning the same command resumes at the first
-    unscored trial. Ctrl-C puts the arm in its sleep pose and asks whether to quit. Exit status: 0 every trial
-    scored, 1 failure, 2 bad argument, 3 the session ended with trials still to run (quit, end of input, Ctrl-C)."""
+    unscored trial. Ctrl-C puts the arm in its sleep pose and asks whether to quit. A served policy that dies,
+    stalls (the spec's timeout_s) or answers garbage: the arm goes to its sleep pose, the trial is scored invalid with
+    the reason and the session ends; rerun once the server is back. Exit status: 0 every trial scored, 1 failure,
+    2 bad argument, 3 the session ended with trials still to run (quit, end of input, Ctrl-C, a policy server
+    fault)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if operator not in OPERATORS:
         fail(f"--operator {operator!r}: choose one of {', '.join(OPERATORS)}", 2)
@@ -56,6 +61,7 @@ def robot_trials_cmd(
         model_specs = [load_model(m) for m in names]
     except SpecError as e:
         fail(str(e), 2)
+    names = [s.name for s in model_specs]  # a URL's spec is named after it (the trial log's model column)
     from harness.sim.factory import wire_session
 
     console = OperatorConsole()

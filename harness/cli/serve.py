@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import typer
 
 from harness.cli.common import fail
@@ -10,7 +13,10 @@ from harness.cli.common import fail
 def serve_cmd(
     model: str = typer.Option(..., "--model", help="Model spec (experiments/models/): VLM2VLA, AT, 270M, scripted."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on; beyond loopback needs --token."),
-    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port (openpi's default 8000)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port (openpi's default 8000); 0 = a free "
+                             "one, printed and written to --port-file."),
+    port_file: Path = typer.Option(None, "--port-file", help="Write the bound port here once the server listens "
+                                   "(scripts wait for this file instead of guessing a free port)."),
     token: str = typer.Option(None, "--token", envvar="VLM2VLA_SERVE_TOKEN", help="Clients must send it as "
                               "openpi-client's api_key (`Authorization: Api-Key <token>`); required beyond loopback."),
     device: str = typer.Option(None, "--device", help="Override the spec's device (cpu, cuda)."),
@@ -29,14 +35,22 @@ def serve_cmd(
         server = PolicyServer(ServedModel.load(model, device=device), host, port, token)
     except (SpecError, ModelLoadError, ValueError) as e:
         fail(str(e), 2)
-    typer.echo(f"serving {model} on ws://{host}:{port} (health: http://{host}:{port}/healthz)"
-               f"{'; clients must send the token' if server.token else ''}")
     try:
-        server.serve_forever()
+        server.start()  # returns once bound, so the real port (for --port 0) is known before anyone is told
+    except (OSError, RuntimeError) as e:
+        fail(f"cannot listen on {host}:{port}: {e}", 1)
+    typer.echo(f"serving {model} on ws://{host}:{server.port} (health: http://{host}:{server.port}/healthz)"
+               f"{'; clients must send the token' if server.token else ''}")
+    if port_file is not None:
+        from harness.records.atomic import atomic_write_text
+
+        atomic_write_text(port_file, f"{server.port}\n")  # whole or absent: a reader never sees a partial port
+    try:
+        threading.Event().wait()
     except KeyboardInterrupt:
         typer.echo("stopped")
-    except OSError as e:
-        fail(f"cannot listen on {host}:{port}: {e}", 1)
+    finally:
+        server.stop()
 
 
 def bench_serve_cmd(

@@ -38,14 +38,27 @@ def _kit():
     return kit
 
 
-def _load_model(name: str) -> Any:
-    """The registry's loaded model (anything with `generate_batch`)."""
-    from harness.models.registry import load_model
+def _model_name(name: str) -> str:
+    """The spec name results are filed under (a served model's URL becomes its spec's name, safe for paths)."""
+    from harness.specs import load_model as load_model_spec
 
     try:
-        return load_model(name)
+        return load_model_spec(name).name
     except SpecError as e:
         fail(str(e), 2)
+
+
+def _load_model(name: str) -> Any:
+    """The registry's loaded model, or a served model's text requests (anything with `generate_batch`)."""
+    from harness.serve.errors import PolicyServerError
+    from harness.vqa.generator import load_generator
+
+    try:
+        return load_generator(name)
+    except SpecError as e:
+        fail(str(e), 2)
+    except PolicyServerError as e:
+        fail(str(e), 1)
 
 
 def _data_root(suite: VQASuiteSpec, lmudata: Path | None) -> Path:
@@ -103,7 +116,8 @@ def _print_retention(model: str, base: str | None, suite: str) -> None:
 @app.callback(invoke_without_command=True)
 def main(
     ctx: typer.Context,
-    model: str = typer.Option(None, "--model", help="Model spec name (experiments/models/), e.g. gemma3-270m."),
+    model: str = typer.Option(None, "--model", help="Model spec name (experiments/models/), e.g. gemma3-270m, or "
+                              "a served model's URL (ws://HOST:PORT, `vlm2vla serve`: its text requests)."),
     suite: str = typer.Option("paper", "--suite", help="VQA suite spec (experiments/vqa/): paper or embedded."),
     limit: int = typer.Option(None, "--limit", min=1, help="Only the first N rows of each dataset (like "
                               "VLMEvalKit's --limit); for smoke runs, not for reported numbers."),
@@ -123,6 +137,7 @@ def main(
         return
     if model is None:
         fail("--model is required (e.g. vlm2vla vqa --model gemma3-270m --suite embedded); see --help", 2)
+    source, model = model, _model_name(model)
     spec = _suite(suite)
     try:
         chosen_judge = judges.from_env(judge or spec.judge)
@@ -143,13 +158,13 @@ def main(
         run_dir = runner.prepare(cfg, resume)
     except runner.RunError as e:
         fail(str(e), 2)
-    generator = _load_model(model)
+    generator = _load_model(source)
     typer.echo(f"vqa: {model} on {spec.name} ({len(cfg.benchmarks())} benchmarks, batch {cfg.batch_size}, "
                f"judge {chosen_judge.label}) -> {run_dir}", err=True)
     try:
         result = runner.run(generator, cfg, run_dir, progress=not quiet)
     except KeyboardInterrupt:
-        typer.echo(f"\ninterrupted; predictions so far are kept. Resume with: vlm2vla vqa --model {model} "
+        typer.echo(f"\ninterrupted; predictions so far are kept. Resume with: vlm2vla vqa --model {source} "
                    f"--suite {suite} --resume {run_dir}" + (f" --limit {limit}" if limit else ""), err=True)
         raise typer.Exit(130) from None
     if result.skipped:
@@ -185,7 +200,7 @@ def check(
 
 @app.command("bench")
 def bench(
-    model: str = typer.Option(..., "--model", help="Model spec name."),
+    model: str = typer.Option(..., "--model", help="Model spec name, or a served model's URL (ws://HOST:PORT)."),
     suite: str = typer.Option("embedded", "--suite", help="Suite whose prompts are used."),
     n: int = typer.Option(32, "--n", min=1, help="Number of prompts (round-robin over the suite's benchmarks)."),
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Default: the suite's."),
@@ -198,7 +213,8 @@ def bench(
     _check_against_kit(spec)
     from harness.vqa import bench as vqa_bench
 
-    generator = _load_model(model)
+    source, model = model, _model_name(model)
+    generator = _load_model(source)
     result = vqa_bench.run(generator, spec, root, model_name=model, n=n, batch_size=batch_size or spec.batch_size,
                            max_new_tokens=max_new_tokens or spec.max_new_tokens)
     out = result.write_json(vqa_bench.default_json(model))

@@ -10,7 +10,8 @@ from harness.specs.model import ModelSpec
 
 def make_policy(spec: ModelSpec, *, loaded: Any = None, **kwargs: Any) -> Policy:
     """gemma3 -> the hierarchical VLM2VLA policy; openvla/ecot -> their baselines. The simulator's `oracle` is
-    built by the simulator (it reads the scene), not here; `scripted` replays fixed texts (dry runs, tests, demo).
+    built by the simulator (it reads the scene), and a `remote` one by `harness.serve.remote`, not here; `scripted`
+    replays fixed texts (dry runs, tests, demo).
     `loaded` passes an already loaded model (else the spec's is loaded); `kwargs` go to the policy."""
     if spec.type == "scripted":
         from harness.policy.scripted import ScriptedPolicy
@@ -18,6 +19,9 @@ def make_policy(spec: ModelSpec, *, loaded: Any = None, **kwargs: Any) -> Policy
         return ScriptedPolicy.from_spec(spec)
     if spec.type == "oracle":
         raise ValueError(f"model {spec.name!r} is the simulator's oracle; it runs only with --robot sim")
+    if spec.type == "remote":  # the clients live in harness.serve, a layer above this one
+        raise ValueError(f"model {spec.name!r} is served at {spec.url}: build its client with "
+                         "harness.serve.remote.remote_policy (robot-trials and the simulator do)")
     if loaded is None:
         from harness.models import load_model
 

@@ -26,6 +26,8 @@ class StopReason(StrEnum):
     CYCLE_BUDGET = "cycle_budget"
     TIME_BUDGET = "time_budget"
     OPERATOR_STOP = "operator_stop"
+    # the served policy failed (died, stalled, answered garbage): the arm went to its sleep pose, the trial is invalid
+    POLICY_SERVER_FAULT = "policy_server_fault"
 
 
 # plain strings (not members): they are also spliced into SQL and messages, where a member's repr would leak

@@ -14,6 +14,8 @@ from harness.policy.factory import make_policy
 from harness.policy.grammar import GrammarError
 from harness.policy.validators import ValidatorSetupError, make_validator
 from harness.robot.console import OperatorConsole, OperatorValidator
+from harness.serve.errors import PolicyServerError
+from harness.serve.remote import remote_policy
 from harness.specs.model import ModelSpec
 
 if TYPE_CHECKING:
@@ -41,9 +43,12 @@ class CurrentPolicy:
 
 
 def model_policy(spec: ModelSpec) -> Policy:
-    """A model spec's policy (loads its weights); any reason it cannot be built becomes a `SetupError`."""
+    """A model spec's policy (loads its weights, or connects to the server of a `type: remote` one); any reason it
+    cannot be built becomes a `SetupError`."""
     try:
-        return make_policy(spec)
+        return remote_policy(spec) if spec.type == "remote" else make_policy(spec)
+    except PolicyServerError as e:
+        raise SetupError(f"model {spec.name!r}: {e} (start the server, or check --model's URL)") from e
     except (NotImplementedError, ValueError, OSError, ModelLoadError, GrammarError) as e:
         raise SetupError(f"model {spec.name!r}: {e}") from e
 

@@ -6,6 +6,10 @@
                 -> validator.decide(before, after, sub-task, next) -> policy.advance
     until the policy is done, the cycle or time budget is spent, or the operator stops the trial.
 
+A served policy that fails (`PolicyServerError`: the server died, stalled past the spec's timeout or answered
+garbage) ends the trial at once: nothing more moves, the arm goes to its sleep pose, and the reason is the trial's
+`fault` (a `fault` line in cycles.jsonl, stop reason `policy_server_fault`); the session scores it `invalid`.
+
 Everything is recorded as it happens under the trial directory: `cycles.jsonl` (one line per cycle, flushed:
 stage texts, chunk, every envelope verdict, IK failures, the decision and its reason, timings), `frames/` (every
 observation as PNG) and `trial.gif`. The runner never scores: the console (or the backend's detector) does.
@@ -30,6 +34,7 @@ from harness.policy.base import Decision, Observation, Policy, Validator
 from harness.records.outcomes import StopReason
 from harness.robot.backend import MotionCommand, RobotBackend, SceneSetup
 from harness.robot.envelope import Envelope, split_step
+from harness.serve.errors import PolicyServerError
 from harness.specs.task import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,7 @@ class TrialResult:
     log_path: str = ""
     frames_path: str = ""
     gif_path: str = ""
+    fault: str = ""  # why the policy server failed this trial (stop reason policy_server_fault); "" = none
 
 
 class TrialRecorder:
@@ -147,6 +153,11 @@ def run_trial(policy: Policy, backend: RobotBackend, validator: Validator, envel
             if line.get("stopped"):
                 result.stop_reason = StopReason.OPERATOR_STOP
                 break
+    except PolicyServerError as e:
+        backend.sleep()  # the arm is between commands (moves block): park it before anything else
+        result.stop_reason, result.fault = StopReason.POLICY_SERVER_FAULT, str(e)
+        rec.event({"event": "fault", "cycle": result.cycles, "reason": result.fault})
+        log.error("policy server fault in cycle %d: %s", result.cycles, e)
     finally:
         result.duration_s = clock() - t0
         rec.event({"event": "end", "stop_reason": result.stop_reason, "cycles": result.cycles,
@@ -168,9 +179,9 @@ def _cycle(policy: Policy, backend: RobotBackend, validator: Validator, envelope
     if out.chunk is None:
         result.parse_failures += 1
         decision = Decision("retry", f"malformed action text, nothing moved: {out.parse_error}", "runner")
-        policy.advance(decision)
         line.update(parse_error=out.parse_error, chunk=None, steps=[], decision=decision.__dict__)
         rec.event(line)
+        policy.advance(decision)
         return before, position, line
     line["chunk"] = chunk_to_lists(out.chunk)
     steps, t = [], time.monotonic()
@@ -208,9 +219,9 @@ def _cycle(policy: Policy, backend: RobotBackend, validator: Validator, envelope
     else:
         result.proceeds += 1
     result.decisions.append({"cycle": result.cycles, **decision.__dict__})
-    policy.advance(decision)
     line["decision"] = decision.__dict__
-    rec.event(line)
+    rec.event(line)  # logged before a served policy hears the decision: a server failing then loses no step
+    policy.advance(decision)
     return after, position, line
 
 

@@ -11,6 +11,10 @@ Ctrl-C anywhere puts the arm in its sleep pose and asks whether to quit; an inte
 on runs it again from its start, quitting leaves it for the next run. Nothing but a given score is ever written,
 and a given score is always written (Ctrl-C or end of input at the note prompt keeps it, with no note). Once the
 operator's input has ended no further trial is started: nobody could score it.
+
+A served policy's failure mid-trial (see `harness.robot.runner`) is scored `invalid` with the reason as its note,
+without asking, and ends the session (every later trial would fail alike): once the server is back, the same
+command resumes, re-running that trial first.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from pathlib import Path
 
 from harness.paths import REPO_ROOT
 from harness.policy.base import Policy, Validator
-from harness.records.outcomes import Outcome
+from harness.records.outcomes import Outcome, StopReason
 from harness.robot.backend import RobotBackend, SceneSetup
 from harness.robot.console import OperatorConsole, OperatorQuit
 from harness.robot.envelope import Envelope
 from harness.robot.runner import TrialResult, run_trial
 from harness.robot.schedule import BlindPlan, blind_plan, trial_schedule
 from harness.robot.triallog import TrialLog, TrialRecord
+from harness.serve.errors import PolicyServerError
 from harness.specs.robot import RobotSpec
 from harness.specs.task import TaskSpec
 
@@ -63,7 +68,7 @@ class SessionSummary:
     session_id: str
     plan: BlindPlan
     scored: int = 0  # scores given in this session (final or invalid)
-    end_reason: str = "complete"  # complete | operator_quit
+    end_reason: str = "complete"  # complete | operator_quit | policy_server_fault
     remaining: int = 0  # trials still to run when the session ended
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> outcome -> count (this session)
 
@@ -134,6 +139,10 @@ class Session:
                         self._one(k, model, summary)
         except OperatorQuit:
             summary.end_reason = "operator_quit"
+        except PolicyServerError as e:
+            summary.end_reason = StopReason.POLICY_SERVER_FAULT.value
+            self.console.say(f"!! the policy server failed: {e}")
+            self.console.say("   that trial is scored invalid; rerun the same command once the server is back")
         except BaseException as e:
             summary.end_reason = f"error: {type(e).__name__}: {e}"[:500]
             raise
@@ -164,12 +173,10 @@ class Session:
             except KeyboardInterrupt:
                 self._pause()  # not scored; going on means running this trial again from its start
                 note = " (again, after a pause: set the scene up as described)"
-        while True:
-            try:
-                outcome, note = self._score()
-                break
-            except KeyboardInterrupt:
-                self._pause()
+        if result.fault:  # nobody scores a trial the policy server broke off: it is redone
+            outcome, note = Outcome.INVALID, f"policy server fault: {result.fault}"
+        else:
+            outcome, note = self._score_pausable()
         rec = self.log.record(TrialRecord(
             session_id=self.session_id, task=c.task.name, model=model, robot=c.robot.name, operator=c.operator,
             blind_label=label, schedule_seed=c.schedule_seed, trial_index=k, instruction=scene.instruction,  # type: ignore[arg-type]
@@ -188,6 +195,8 @@ class Session:
         self.console.say(f"   recorded: trial {k + 1} {label} = {outcome}"
                          + (f" (attempt {rec.attempt})" if rec.attempt > 1 else "")
                          + (" - it will be run again" if outcome == Outcome.INVALID else ""))
+        if result.fault:
+            raise PolicyServerError(result.fault)
         if self.console.pause_requested:  # Ctrl-C at the note prompt: the score is in, now pause
             self.console.pause_requested = False
             self._pause()
@@ -198,6 +207,13 @@ class Session:
         return run_trial(policy, self.backend, self.validator, self.envelope, self.cfg.task, scene,
                          self._trial_dir(model, k), tuple(self.cfg.robot.start_ee),  # type: ignore[arg-type]
                          stop=self.console, on_cycle=self.console.cycle_line)
+
+    def _score_pausable(self) -> tuple[str, str]:
+        while True:
+            try:
+                return self._score()
+            except KeyboardInterrupt:
+                self._pause()
 
     def _score(self) -> tuple[str, str]:
         if self.cfg.operator == "human":

@@ -26,10 +26,9 @@ from PIL import Image
 
 from harness.policy.base import CycleOutput, Decision, Observation, Policy
 from harness.serve import protocol as P
+from harness.serve.errors import PolicyServerError
 
-
-class PolicyServerError(RuntimeError):
-    """The policy server failed this request: unreachable, closed, too slow, or an answer that is not a reply."""
+__all__ = ["OpenpiConnection", "PolicyServerError", "RemotePolicy", "RemoteTextModel"]
 
 
 class OpenpiConnection:

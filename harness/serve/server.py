@@ -267,13 +267,24 @@ class PolicyServer:
 
     def start(self, timeout_s: float = 30.0) -> PolicyServer:
         """Serve from a daemon thread; returns once the port is bound (`self.port` is the real one for port 0)."""
-        ready = threading.Event()
+        ready, failed = threading.Event(), []
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._main(ready),),
-                                        daemon=True, name=f"serve-{self.served.spec.name}")
+
+        def run() -> None:
+            try:
+                self._loop.run_until_complete(self._main(ready))  # type: ignore[union-attr]
+            except Exception as e:  # noqa: BLE001 - e.g. the port is taken: `start` raises it at once
+                failed.append(e)
+                ready.set()
+
+        self._thread = threading.Thread(target=run, daemon=True, name=f"serve-{self.served.spec.name}")
         self._thread.start()
         if not ready.wait(timeout_s):
             raise RuntimeError(f"the policy server did not bind {self.host}:{self.port} within {timeout_s} s")
+        if failed:
+            self._loop.close()
+            self._loop = self._thread = None
+            raise failed[0]
         return self
 
     def stop(self) -> None:

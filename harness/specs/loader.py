@@ -14,7 +14,7 @@ from harness.paths import experiments_dir
 from harness.specs.actions import ActionReprSpec, DecompositionSpec
 from harness.specs.base import SpecError, SpecValueError
 from harness.specs.data import DataSpec
-from harness.specs.model import ModelSpec
+from harness.specs.model import ModelSpec, is_remote_url, remote_spec
 from harness.specs.probes import ProbeSetSpec
 from harness.specs.recipe import RecipeSpec
 from harness.specs.robot import RobotSpec, robot_config
@@ -138,6 +138,10 @@ def resolved_yaml(name: str, kind: str | None = None, root: Path | None = None) 
 
 
 def load_model(name: str, root: Path | None = None) -> ModelSpec:
+    """A spec under experiments/models/, or for a `ws://` / `http://` URL the served policy there (`remote_spec`):
+    wherever a model name is accepted, a served policy's URL is too."""
+    if is_remote_url(name):
+        return remote_spec(name)
     return load(name, "models", root)
 
 

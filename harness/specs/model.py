@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from harness.specs.base import check, check_choice, check_positive
 
-# Registry keys: each value names a loader implementation (later issues add theirs, e.g. the simulator's oracle).
-MODEL_TYPES = ("gemma3", "openvla", "ecot", "oracle", "scripted")
+# Registry keys: each value names a loader implementation (later issues add theirs, e.g. the simulator's oracle);
+# `remote` is a policy served elsewhere (`url`, `protocol`), driven through harness.serve's clients.
+MODEL_TYPES = ("gemma3", "openvla", "ecot", "oracle", "scripted", "remote")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
+# protocol -> the URL schemes it is reached by: openpi's websocket (our `vlm2vla serve`, openpi, RoboArena
+# servers) and OpenVLA's REST server (`vla-scripts/deploy.py`)
+REMOTE_PROTOCOLS: dict[str, tuple[str, ...]] = {"openpi": ("ws", "wss"), "openvla-rest": ("http", "https")}
 
 
 @dataclass
@@ -93,10 +98,57 @@ class ModelSpec:
     generation: GenerationSpec = field(default_factory=GenerationSpec)
     policy: PolicySpec = field(default_factory=PolicySpec)
     script: str | None = None  # type scripted: YAML of sub-tasks and their cycle texts (None = the built-in one)
+    # type remote: where the policy is served, how, and how long the robot waits before it stops the trial
+    url: str | None = None  # ws://HOST:PORT (openpi) or http://HOST:PORT (openvla-rest)
+    protocol: str = "openpi"
+    timeout_s: float = 30.0  # per request; a slower reply is a stalled server (the trial is scored invalid)
+    connect_timeout_s: float = 10.0
     description: str = ""
 
     def __post_init__(self) -> None:
         check_choice("type", self.type, MODEL_TYPES)
         check_choice("dtype", self.dtype, DTYPES)
+        if self.type == "remote":
+            self._check_remote()
+        else:
+            check(self.url is None, "url", self.url, "no url: only a model of type remote is served elsewhere")
         check(bool(self.base) and self.base != "???", "base", self.base, "a checkpoint id, directory or embedded:<name>")
         check(self.image_size >= 16, "image_size", self.image_size, "an integer >= 16")
+
+    def _check_remote(self) -> None:
+        check_choice("protocol", self.protocol, REMOTE_PROTOCOLS)
+        schemes = REMOTE_PROTOCOLS[self.protocol]
+        check(isinstance(self.url, str) and url_scheme(self.url) in schemes, "url", self.url,
+              f"a {' or '.join(s + '://HOST:PORT' for s in schemes)} URL for protocol {self.protocol}")
+        check_positive("timeout_s", self.timeout_s)
+        check_positive("connect_timeout_s", self.connect_timeout_s)
+        if self.base == "???":  # the checkpoint is the server's business; the URL identifies the model here
+            self.base = str(self.url)
+
+
+def url_scheme(value: str) -> str | None:
+    """`ws` for `ws://host:port`; None when `value` is not a URL (a spec name, a path)."""
+    match = re.match(r"([a-z][a-z0-9+.-]*)://\S+$", value.strip(), re.IGNORECASE)
+    return match.group(1).lower() if match else None
+
+
+def is_remote_url(value: str) -> bool:
+    """Whether a `--model` value names a served policy by its URL instead of a spec under experiments/models/."""
+    scheme = url_scheme(value)
+    return any(scheme in schemes for schemes in REMOTE_PROTOCOLS.values())
+
+
+def remote_spec(url: str) -> ModelSpec:
+    """The model spec of a policy served at `url` (`ws://` -> openpi, `http://` -> openvla-rest; default timeouts).
+
+    Its name is the URL made safe for file names and the trial log (`ws://127.0.0.1:8000` -> `ws-127.0.0.1-8000`):
+    the same URL is the same model, so rerunning a session against it resumes it. A spec file of `type: remote`
+    gives a served model a name of its own, its timeouts, and survives the server moving.
+    """
+    url = url.strip()
+    scheme = url_scheme(url)
+    protocol = next((p for p, schemes in REMOTE_PROTOCOLS.items() if scheme in schemes), None)
+    check(protocol is not None, "--model", url, "a ws://HOST:PORT (openpi) or http://HOST:PORT (openvla-rest) URL")
+    name = re.sub(r"[^A-Za-z0-9.]+", "-", url).strip("-")
+    return ModelSpec(name=name, type="remote", base=url, url=url, protocol=str(protocol),
+                     description=f"served at {url} ({protocol})")
