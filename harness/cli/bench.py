@@ -15,7 +15,8 @@ app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
 @app.command("policy")
 def policy_cmd(
     model: str = typer.Option(..., "--model", help="Model spec (experiments/models/), e.g. gemma3-270m or "
-                              "gemma3-270m-vlm2vla (needs its adapter: make demo-train)."),
+                              "gemma3-270m-vlm2vla (needs its adapter: make demo-train). A served policy "
+                              "(ws://HOST:PORT) is measured by `vlm2vla bench serve` instead."),
     cycles: int = typer.Option(100, "--cycles", min=1, help="Measured cycles per variant (the targets need >= 100)."),
     data: Path = typer.Option(Path("results/data/dlan"), "--data", help="D_lan directory: the first image and "
                               "instruction of each episode are the inputs, cycled through."),
@@ -38,8 +39,12 @@ def policy_cmd(
     from harness.policy.bench import default_csv, dlan_inputs, run_policy_bench
     from harness.policy.grammar import GrammarError
     from harness.specs import SpecError
+    from harness.specs import load_model as load_model_spec
 
     try:
+        if load_model_spec(model).type == "remote":
+            fail(f"--model {model}: the policy benchmark compares two decodings of a model loaded in this process; "
+                 "a served policy's cost is measured beside the server: `vlm2vla bench serve --model NAME`", 2)
         loaded = load_model(model, device=device)
         inputs = dlan_inputs(data)
     except (SpecError, ModelLoadError, FileNotFoundError, ValueError) as e:

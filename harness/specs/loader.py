@@ -103,6 +103,8 @@ def _merge(ref: SpecRef) -> DictConfig:
         raise SpecError(f"{ref.path}: the top level must be a mapping of keys, got {type(raw).__name__}")
     if raw.setdefault("name", ref.name) != ref.name:
         raise SpecError(f"{ref.path}: key 'name': value {raw['name']!r} must equal the file name {ref.name!r}")
+    if ref.kind == "models" and raw.get("type") == "remote":  # a served model's checkpoint is the server's business
+        raw.setdefault("base", str(raw.get("url")))
     try:
         schema = OmegaConf.structured(_schema(ref.kind, raw))
     except SpecValueError as e:
