@@ -93,8 +93,8 @@ lint: setup
 
 # ---------------------------------------------------------------- demo
 # Stages run in pipeline order; each issue adds its stage here when it lands.
-DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-logprob demo-policy demo-vqa demo-robot demo-sim \
-	demo-sim-experiment demo-reports
+DEMO_STAGES := demo-specs demo-actions demo-data demo-train demo-logprob demo-policy demo-vqa demo-robot demo-serve \
+	demo-sim demo-sim-experiment demo-reports
 
 # The demo measures into results/demo/ and builds its report into results/demo/reports/, both ignored by git:
 # `make demo` never changes a tracked file (results/ rows and reports/ are the user's `make reports` inputs/outputs).
@@ -124,6 +124,24 @@ demo-robot: setup
 		--operator human --trials 2 --db $(DEMO_ROBOT_DB)
 	$(CLI) trials status --db $(DEMO_ROBOT_DB)
 	$(CLI) trials export --db $(DEMO_ROBOT_DB) --out $(DEMO_RESULTS)/robot/demo-trials.csv
+
+# The scripted policy served over openpi's websocket protocol (`vlm2vla serve`, on a free port it picks itself and
+# writes to a file: no guessed port can be taken), two dry-run trials through it by URL with piped operator answers,
+# then the server is stopped however the stage ends (trap). Everything goes under results/demo/serve/.
+DEMO_SERVE := $(DEMO_RESULTS)/serve
+demo-serve: setup $(VENV)/.stamp-serve
+	rm -rf $(DEMO_SERVE) && mkdir -p $(DEMO_SERVE)
+	$(CLI) serve --model scripted --port 0 --port-file $(DEMO_SERVE)/port > $(DEMO_SERVE)/server.log 2>&1 & \
+	server=$$!; trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null || true' EXIT; \
+	for _ in $$(seq 600); do \
+	  [ -s $(DEMO_SERVE)/port ] && break; \
+	  kill -0 $$server 2>/dev/null || { cat $(DEMO_SERVE)/server.log >&2; exit 1; }; sleep 0.1; \
+	done; \
+	[ -s $(DEMO_SERVE)/port ] || { echo "demo-serve: the policy server did not start in 60 s" >&2; exit 1; }; \
+	url=ws://127.0.0.1:$$(cat $(DEMO_SERVE)/port); echo "demo-serve: scripted policy served at $$url"; \
+	printf 's\nserved over websocket\nf\n\n' | $(CLI) robot-trials --task pickup --model $$url --robot dry-run \
+		--operator human --trials 2 --db $(DEMO_SERVE)/trials.sqlite --out $(DEMO_SERVE)/trials; \
+	$(CLI) trials status --db $(DEMO_SERVE)/trials.sqlite
 
 # Last stage: the demo's report (results/demo/reports/) from what the stages before it measured (results/demo/).
 demo-reports: $(VENV)/.stamp-reports
