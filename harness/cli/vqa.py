@@ -39,13 +39,10 @@ def _kit():
 
 
 def _model_name(name: str) -> str:
-    """The spec name results are filed under (a served model's URL becomes its spec's name, safe for paths)."""
-    from harness.specs import load_model as load_model_spec
+    """The name results are filed under: a spec's own, or for a served model's URL its spec's (safe for paths)."""
+    from harness.specs.model import is_remote_url, remote_spec
 
-    try:
-        return load_model_spec(name).name
-    except SpecError as e:
-        fail(str(e), 2)
+    return remote_spec(name).name if is_remote_url(name) else name
 
 
 def _load_model(name: str) -> Any:

@@ -30,7 +30,8 @@ def make_backend(robot: RobotSpec, task: TaskSpec) -> RobotBackend:
 
 
 def make_policy(spec: ModelSpec, backend: RobotBackend) -> Policy:
-    """The oracle reads the simulated scene, so it needs the simulated backend; every other spec is a model policy."""
+    """The oracle reads the simulated scene, so it needs the simulated backend; every other spec is a model policy
+    (a `type: remote` / `ws://` one connects to its server: `harness.robot.factory.model_policy`)."""
     if spec.type == "oracle":
         if not isinstance(backend, SimBackend):
             raise SetupError(f"model {spec.name!r} is the simulator's oracle: it runs only with --robot sim")
