@@ -114,3 +114,19 @@ class PolicyBenchRow:
     prefill_tokens: int
     generated_tokens: int
     malformed: bool
+
+
+@dataclass
+class PairRow:
+    """results/robot/pairs*.csv: one operator preference between two policies run on the same scene of a blind A/B
+    session (the input of the reports' Bradley-Terry ranking)."""
+
+    session: str
+    task: str
+    scene_index: int
+    model_a: str
+    model_b: str
+    trial_a: str  # trial ids of the two runs compared
+    trial_b: str
+    preference: str  # A | B | tie
+    note: str = ""

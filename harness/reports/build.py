@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.reports import forgetting, index, latency, logprob, naming, success, training, vqa
+from harness.reports import forgetting, index, latency, logprob, naming, ranking, success, training, vqa
 from harness.reports.entry import Context, Entry
 from harness.reports.paper import default_paper_dir
 
-SECTIONS = (vqa, success, forgetting, logprob, training, latency)
+SECTIONS = (vqa, success, ranking, forgetting, logprob, training, latency)
 MANAGED_DIRS = ("tables", "figures")
 
 
