@@ -31,6 +31,7 @@ from harness.models.least_likely import TOKEN_FILE, run_tokens
 from harness.paths import REPO_ROOT, results_dir, runs_dir
 from harness.records import TrainLogRow, append_rows, read_rows, write_rows
 from harness.records.atomic import fresh_tmp_dir, replace_dir
+from harness.records.environment import env_of
 from harness.records.fingerprint import pin_fingerprint
 from harness.specs import load_model as load_model_spec
 from harness.specs import load_recipe
@@ -254,7 +255,7 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
         if accelerator.is_main_process and position.step % recipe_spec.log_every == 0:
             row = TrainLogRow(step=position.step, epoch=position.epoch + position.micro / micro_per_epoch,
                               loss=position.last_loss, lr=scheduler.get_last_lr()[0], tokens=step_tokens,
-                              elapsed_s=round(time.monotonic() - t0, 3))
+                              elapsed_s=round(time.monotonic() - t0, 3), env=env_of(loaded))
             for path in (out / "log.csv", run_log):
                 append_rows(path, [row], TrainLogRow)
         bar.update(1)
