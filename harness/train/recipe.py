@@ -27,6 +27,7 @@ from omegaconf import OmegaConf
 
 from harness.data.dlan import shard_paths
 from harness.models import load_model
+from harness.models.check import write_reference
 from harness.models.least_likely import TOKEN_FILE, run_tokens
 from harness.paths import REPO_ROOT, results_dir, runs_dir
 from harness.records import TrainLogRow, append_rows, read_rows, write_rows
@@ -295,4 +296,6 @@ def _save(net: Any, loaded: Any, spec: ModelSpec, recipe: RecipeSpec, adapter_di
     summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()}
     summary["repo"] = str(REPO_ROOT)
     (tmp / "train.json").write_text(json.dumps(summary, indent=2))
+    net.eval()  # greedy answers without dropout: what `vlm2vla check-model` will compare against
+    write_reference(tmp, loaded)
     replace_dir(tmp, adapter_dir)
