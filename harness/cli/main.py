@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli import actions, bench, data, mechanism, models, report, robot, serve, sim, specs, train, vqa
+from harness.cli import (
+    actions,
+    bench,
+    check,
+    data,
+    mechanism,
+    models,
+    report,
+    robot,
+    serve,
+    sim,
+    specs,
+    train,
+    vqa,
+)
 
 app = typer.Typer(rich_markup_mode=None,
     name="vlm2vla",
@@ -28,6 +42,7 @@ app.add_typer(bench.app, name="bench")
 app.command("logprob")(mechanism.logprob_cmd)
 app.command("forgetting")(mechanism.forgetting_cmd)
 app.command("serve")(serve.serve_cmd)
+app.command("check-model")(check.check_model_cmd)
 bench.app.command("serve")(serve.bench_serve_cmd)
 
 

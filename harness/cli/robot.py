@@ -42,6 +42,8 @@ def robot_trials_cmd(
     schedule_seed: int = typer.Option(None, "--schedule-seed", help="Scene schedule seed (default: the task's)."),
     out: Path = typer.Option(None, "--out", help="Where trial logs and frames go (default: results/robot)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every command and envelope verdict."),
+    skip_model_check: bool = typer.Option(False, "--skip-model-check", help="Start even if a model's answers to "
+                                          "the check probe differ from those recorded at training."),
 ):
     """Run a scored trial session: per trial the scene to set up, the instruction, a live line per cycle, then a
     score (s/f/i/k + note) committed at once to the trial log. Rerunning the same command resumes at the first
@@ -66,7 +68,8 @@ def robot_trials_cmd(
 
     console = OperatorConsole()
     try:
-        parts = wire_session(robot_spec, task_spec, model_specs, validator, console)
+        parts = wire_session(robot_spec, task_spec, model_specs, validator, console,
+                             check_models=not skip_model_check)
     except SetupError as e:
         fail(str(e), 2)
     try:

@@ -43,6 +43,7 @@ from harness.models.least_likely import least_likely_tokens
 from harness.paths import results_dir, runs_dir
 from harness.records import ForgettingRow, write_rows
 from harness.records.atomic import atomic_write_text
+from harness.records.environment import fingerprint_of, remember
 from harness.records.fingerprint import differing_keys
 from harness.records.metrics import retention_pct
 from harness.specs import load_model as load_model_spec
@@ -191,10 +192,12 @@ class ArmResult:
     actions_wall_s: float = 0.0
     heldout_logprob: dict[str, float] = field(default_factory=dict)  # representation -> mean nats/token
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)  # records.environment, of the measurement
     cached: bool = False  # read back from an earlier run (not stored)
 
     @classmethod
-    def of(cls, arm: Arm, training: Training, measured: Measurement, fingerprint: dict[str, Any]) -> ArmResult:
+    def of(cls, arm: Arm, training: Training, measured: Measurement, fingerprint: dict[str, Any],
+           environment: dict[str, str] | None = None) -> ArmResult:
         """The record of an arm from what its training and its measurement returned."""
         return cls(arm=arm.name, representation=arm.representation, method=arm.method, recipe=training.recipe,
                    steps=training.steps, train_examples=training.examples,
@@ -208,7 +211,8 @@ class ArmResult:
                    parse_rate=measured.parse_rate, mae_cm=measured.mae_cm,
                    zero_motion_mae_cm=measured.zero_motion_mae_cm, n_heldout=measured.n_heldout,
                    max_new_tokens=measured.max_new_tokens, samples=measured.samples,
-                   heldout_logprob=measured.heldout_logprob, fingerprint=fingerprint)
+                   heldout_logprob=measured.heldout_logprob, fingerprint=fingerprint,
+                   environment=dict(environment or {}))
 
     def save(self, path: Path) -> None:
         data = {k: v for k, v in asdict(self).items() if k != "cached"}
@@ -317,7 +321,7 @@ def setup(plan: GridPlan, arms: list[Arm], progress: bool) -> _Setup:
     state.tokens = least_likely_tokens(base_loaded)
     if "base" not in state.done:
         write_arm(plan, state, ArmResult.of(BASE, Training(), measure(base_loaded, plan, BASE, state.tokens, progress),
-                                            fingerprint))
+                                            fingerprint, fingerprint_of(base_loaded)))
     del base_loaded
     gc.collect()
     return state
@@ -389,7 +393,8 @@ def forgetting_rows(plan: GridPlan, base: ArmResult, arms: Iterable[ArmResult]) 
     return [ForgettingRow(model=plan.model.name, arm=r.arm, representation=r.representation, method=r.method,
                           steps=r.steps, probe_score=r.probe_accuracy, retention_pct=probe_retention(r, base),
                           action_parse_rate=r.parse_rate, action_mae_cm=r.mae_cm, n_probe=r.probe_n,
-                          n_heldout=r.n_heldout, seed=plan.seed) for r in [base, *arms]]
+                          n_heldout=r.n_heldout, seed=plan.seed,
+                          env=remember(r.environment) if r.environment else "") for r in [base, *arms]]
 
 
 def write_arm(plan: GridPlan, state: _Setup, result: ArmResult) -> None:
@@ -412,9 +417,10 @@ def run_grid(plan: GridPlan, *, arms: Iterable[Arm] = ARMS, progress: bool = Tru
             training = train_arm(plan, arm, progress)
             loaded = load_model(plan.arm_spec(arm), adapter=training.adapter_dir)
             measured = measure(loaded, plan, arm, state.tokens, progress)
+            environment = fingerprint_of(loaded)
             del loaded
             gc.collect()
-            write_arm(plan, state, ArmResult.of(arm, training, measured, state.fingerprint))
+            write_arm(plan, state, ArmResult.of(arm, training, measured, state.fingerprint, environment))
         if on_arm:
             on_arm(state.done[arm.name])
     return GridResult(plan, state.done["base"], [state.done[a.name] for a in arms if a.name in state.done])

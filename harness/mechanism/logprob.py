@@ -22,6 +22,7 @@ from harness.models.least_likely import least_likely_tokens
 from harness.models.loaded import IGNORE_INDEX
 from harness.paths import results_dir
 from harness.records import LogprobRow
+from harness.records.environment import env_of
 from harness.records.stats import Distribution, describe
 from harness.train.data import TrainDataset, TrainItem, collate, training_items
 
@@ -95,11 +96,11 @@ def logprob_rows(loaded: LoadedModel, data_dir: str | Path, *, model_name: str |
             for item in action_items(data_dir, rep, tokens, split=split, limit=limit)]
     if not work:
         raise ValueError(f"{data_dir}: no action examples in split {split!r}")
-    rows = []
+    rows, env = [], env_of(loaded)
     for rep, item in tqdm(work, desc=f"logprob {name}", disable=not progress):
         mean, n = mean_logprob(loaded, item, include_end_of_turn=include_end_of_turn)
         rows.append(LogprobRow(model=name, example_id=item.example_id, representation=rep, mean_logprob=mean,
-                               n_tokens=n))
+                               n_tokens=n, env=env))
     return rows
 
 

@@ -32,6 +32,7 @@ from harness.policy.base import Observation
 from harness.policy.decoding import FastGenerator, ForwardCounter, NaiveGenerator
 from harness.policy.hierarchical import VLM2VLAPolicy
 from harness.records import BenchResult, PolicyBenchRow
+from harness.records.environment import env_of
 from harness.records.io import write_rows
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: 
             rows.append(PolicyBenchRow(name, v, c, round(wall, 6), passes,
                                        int(stats.get("subtasks_prefill_tokens", 0) + stats["prefill_tokens"]),
                                        int(stats.get("subtasks_generated_tokens", 0) + stats["generated_tokens"]),
-                                       malformed))
+                                       malformed, env_of(loaded)))
             truncated[v] += int(stats.get("action_truncated", 0.0) > 0)
         rows.sort(key=lambda r: (VARIANTS.index(r.variant), r.cycle))
         if csv_path is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.records.atomic import atomic_open, atomic_write_text
+from harness.records.environment import record_sidecar
 
 T = TypeVar("T")
 
@@ -20,9 +21,15 @@ def _header(cls: type) -> list[str]:
     return [f.name for f in fields(cls)]
 
 
+def _record_environments(path: Path, rows: list) -> None:
+    """Rows with an `env` column: their fingerprints go into the sidecar beside the CSV."""
+    record_sidecar(path.parent, {e for e in (getattr(r, "env", "") for r in rows) if e})
+
+
 def write_rows(path: str | Path, rows: Iterable[T], cls: type[T]) -> Path:
     """Replace `path` with `rows` (write to a temporary file, then rename)."""
-    path = Path(path)
+    path, rows = Path(path), list(rows)
+    _record_environments(path, rows)
     with atomic_open(path, "w", fsync=True, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=_header(cls))
         writer.writeheader()
@@ -38,7 +45,7 @@ def write_json(path: str | Path, value: Any) -> Path:
 
 def append_rows(path: str | Path, rows: Iterable[T], cls: type[T]) -> Path:
     """Append rows (header written when the file is new); each call is flushed to disk before returning."""
-    path = Path(path)
+    path, rows = Path(path), list(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists() or path.stat().st_size == 0
     if not new:
@@ -47,6 +54,7 @@ def append_rows(path: str | Path, rows: Iterable[T], cls: type[T]) -> Path:
         if existing != _header(cls):
             raise ValueError(f"{path}: columns {existing} do not match {cls.__name__} {_header(cls)}; "
                              "move the old file away or write to a new path")
+    _record_environments(path, rows)
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=_header(cls))
         if new:

@@ -25,6 +25,7 @@ class VQAScoreRow:
     date: str  # ISO 8601
     git_sha: str
     run_dir: str
+    env: str = ""  # environment fingerprint hash (records.environment; full record in environments.json)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class TrialRow:
     envelope_rejected: int = 0
     stop_reason: str = ""  # policy_done | cycle_budget | time_budget | operator_stop
     scored_at: str = ""
+    env: str = ""  # environment fingerprint hash (records.environment; full record in environments.json)
 
 
 @dataclass
@@ -71,6 +73,7 @@ class TrainLogRow:
     lr: float
     tokens: int
     elapsed_s: float
+    env: str = ""  # environment fingerprint hash (records.environment; full record in environments.json)
 
 
 @dataclass
@@ -82,6 +85,7 @@ class LogprobRow:
     representation: str  # verbalized | least_likely
     mean_logprob: float  # nats per target token, teacher-forced
     n_tokens: int
+    env: str = ""  # environment fingerprint hash (records.environment; full record in environments.json)
 
 
 @dataclass
@@ -100,6 +104,7 @@ class ForgettingRow:
     n_probe: int
     n_heldout: int
     seed: int
+    env: str = ""  # environment fingerprint hash (records.environment; full record in environments.json)
 
 
 @dataclass
@@ -114,3 +119,20 @@ class PolicyBenchRow:
     prefill_tokens: int
     generated_tokens: int
     malformed: bool
+    env: str = ""  # environment fingerprint hash (records.environment; full record in environments.json)
+
+
+@dataclass
+class PairRow:
+    """results/robot/pairs*.csv: one operator preference between two policies run on the same scene of a blind A/B
+    session (the input of the reports' Bradley-Terry ranking)."""
+
+    session: str
+    task: str
+    scene_index: int
+    model_a: str
+    model_b: str
+    trial_a: str  # trial ids of the two runs compared
+    trial_b: str
+    preference: str  # A | B | tie
+    note: str = ""

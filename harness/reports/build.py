@@ -5,11 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.reports import forgetting, index, latency, logprob, naming, success, training, vqa
+from harness.reports import (
+    environments,
+    forgetting,
+    index,
+    latency,
+    logprob,
+    naming,
+    ranking,
+    success,
+    training,
+    vqa,
+)
 from harness.reports.entry import Context, Entry
 from harness.reports.paper import default_paper_dir
 
-SECTIONS = (vqa, success, forgetting, logprob, training, latency)
+SECTIONS = (vqa, success, ranking, forgetting, logprob, training, latency)
 MANAGED_DIRS = ("tables", "figures")
 
 
@@ -55,6 +66,7 @@ def build_reports(results: Path, out: Path, paper: Path | None = None, focus: st
             entries += section.build(ctx)
         except ValueError as e:  # malformed values inside otherwise readable files
             entries.append(Entry(name, "table", f"{name} (not generated)", problems=[f"{name}: {e}"]))
+    entries += environments.build(ctx, entries)
     entries = _order(entries)
     ctx.write_index(index.render(entries))
     _remove_stale(ctx)

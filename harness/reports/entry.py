@@ -27,6 +27,7 @@ class Entry:
     files: list[str] = field(default_factory=list)  # written, relative to the output directory
     missing: list[str] = field(default_factory=list)  # "no data yet" reasons (the entry may show paper data only)
     problems: list[str] = field(default_factory=list)  # inputs that could not be read
+    flags: list[str] = field(default_factory=list)  # readable, but read with care (e.g. mixed environments)
 
 
 @dataclass

@@ -14,7 +14,9 @@ inputs give byte-identical files (no timestamps; figures with a fixed style and 
   published numbers ({PAPER_CITATION}), shipped in `results/paper/`: every table and figure labels them "paper";
   they are not our measurements.
 - Each input is cited with its row count, the first 12 hex digits of its sha256 and the git sha(s) recorded in its
-  rows where its row type records one (not the checkout's HEAD, which would change the files on every commit).
+  rows where its row type records one (not the checkout's HEAD, which would change the files on every commit),
+  and the environment fingerprints (`env`) its rows record; the environments table spells each one out, and an
+  entry whose inputs mix fingerprints is flagged.
 - Tables come as Markdown (`.md`), CSV (`.csv`, full precision) and LaTeX booktabs (`.tex`); figures as PNG and PDF.
 """
 
@@ -35,6 +37,8 @@ def _entry(e: Entry) -> list[str]:
         lines.append("- inputs: " + "; ".join(s.cite() for s in e.sources))
     for problem in e.problems:
         lines.append(f"- input problem: {problem}")
+    for flag in e.flags:
+        lines.append(f"- flag: {flag}")
     if e.kind == "figure" and e.files:
         png = next((f for f in e.files if f.endswith(".png")), None)
         if png:

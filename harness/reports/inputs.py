@@ -27,6 +27,7 @@ class Source:
     rows: int
     git_shas: tuple[str, ...] = ()  # as recorded in the rows (empty when the row type records none)
     records_git_sha: bool = False
+    envs: tuple[str, ...] = ()  # environment fingerprint hashes recorded in the rows (`env` column)
 
     def cite(self) -> str:
         if self.records_git_sha:
@@ -34,7 +35,8 @@ class Source:
         else:
             sha = "git sha not recorded in these rows"
         rows = f"{self.rows} row" + ("" if self.rows == 1 else "s")
-        return f"`{self.path}` ({rows}, sha256 {self.sha256}, {sha})"
+        env = f", env {', '.join(self.envs)}" if self.envs else ""
+        return f"`{self.path}` ({rows}, sha256 {self.sha256}, {sha}{env})"
 
 
 @dataclass
@@ -72,7 +74,8 @@ def load(root: Path, pattern: str, cls: type[T], *, label: str, produce: str, pr
             continue
         records = hasattr(cls, "__dataclass_fields__") and "git_sha" in cls.__dataclass_fields__
         shas = tuple(sorted({getattr(r, "git_sha", "") for r in rows} - {""})) if records else ()
-        out.sources.append(Source(rel, file_sha256(path), len(rows), shas, records))
+        envs = tuple(sorted({getattr(r, "env", "") for r in rows} - {""}))
+        out.sources.append(Source(rel, file_sha256(path), len(rows), shas, records, envs))
         out.by_file[rel] = rows
         out.rows += rows
     if not out.rows and not out.problems:

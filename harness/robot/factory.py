@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from harness.models.check import REFERENCE_FILE, NoReferenceError, check_model
 from harness.models.hub import ModelLoadError
 from harness.policy.base import Policy, Validator
 from harness.policy.factory import make_policy
@@ -51,6 +52,28 @@ def model_policy(spec: ModelSpec) -> Policy:
         raise SetupError(f"model {spec.name!r}: {e} (start the server, or check --model's URL)") from e
     except (NotImplementedError, ValueError, OSError, ModelLoadError, GrammarError) as e:
         raise SetupError(f"model {spec.name!r}: {e}") from e
+
+
+def check_policy_models(policies: dict[str, Policy]) -> list[str]:
+    """Run `vlm2vla check-model`'s probe on every policy whose model has a trained adapter with a check reference;
+    a mismatch raises `SetupError` naming what differs (the session must not start). Returns notes for the
+    models that could not be checked (no adapter, or an adapter saved before references were written)."""
+    notes = []
+    for name, policy in policies.items():
+        loaded = getattr(policy, "loaded", None)
+        adapter = getattr(loaded, "adapter_dir", None)
+        if loaded is None or adapter is None:
+            continue
+        try:
+            result = check_model(loaded, adapter)
+        except NoReferenceError:
+            notes.append(f"model {name!r}: no {REFERENCE_FILE} in {adapter}, not checked")
+            continue
+        if not result.ok:
+            raise SetupError(f"model {name!r} does not answer its check probe as when it was trained "
+                             f"({result.reference}):\n  " + "\n  ".join(result.differences)
+                             + "\n(fix the environment, or pass --skip-model-check to run anyway)")
+    return notes
 
 
 def session_validator(name: str, console: OperatorConsole, current: CurrentPolicy) -> Validator:

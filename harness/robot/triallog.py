@@ -256,7 +256,7 @@ class TrialLog:
     # ---------------------------------------------------------------- export
     def export_rows(self) -> list[TrialRow]:
         names = [f.name for f in fields(TrialRow)]
-        return [TrialRow(**{n: getattr(r, n) for n in names}) for r in self.rows()]
+        return [TrialRow(**{n: getattr(r, n) for n in names if hasattr(r, n)}) for r in self.rows()]
 
     def export_csv(self, path: str | Path | None = None) -> Path:
         """Write every recorded trial (all attempts; reports keep final outcomes) as `TrialRow` CSV, atomically."""

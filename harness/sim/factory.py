@@ -14,7 +14,13 @@ from harness.policy.base import Policy, Validator
 from harness.robot.backend import RobotBackend
 from harness.robot.backends import make_backend as make_hardware_backend
 from harness.robot.console import OperatorConsole
-from harness.robot.factory import CurrentPolicy, SetupError, model_policy, session_validator
+from harness.robot.factory import (
+    CurrentPolicy,
+    SetupError,
+    check_policy_models,
+    model_policy,
+    session_validator,
+)
 from harness.sim.backend import SimBackend
 from harness.sim.oracle import OraclePolicy
 from harness.specs.model import ModelSpec
@@ -47,7 +53,7 @@ class SessionParts:
 
 
 def wire_session(robot: RobotSpec, task: TaskSpec, models: Sequence[ModelSpec], validator: str,
-                 console: OperatorConsole) -> SessionParts:
+                 console: OperatorConsole, *, check_models: bool = True) -> SessionParts:
     """Every part a `Session` runs on, built before anything moves; raises `SetupError` naming what to change.
 
     A validator that needs a key or an extra is built first, so it fails before any model loads; `self` is built
@@ -57,4 +63,7 @@ def wire_session(robot: RobotSpec, task: TaskSpec, models: Sequence[ModelSpec], 
     judge = None if validator == "self" else session_validator(validator, console, current)
     backend = make_backend(robot, task)
     current.policies = {s.name: make_policy(s, backend) for s in models}
+    if check_models:  # before the session starts: a model that no longer answers as trained is refused
+        for note in check_policy_models(current.policies):
+            console.say(f"   {note}")
     return SessionParts(backend, current, judge or session_validator(validator, console, current))

@@ -27,10 +27,12 @@ from omegaconf import OmegaConf
 
 from harness.data.dlan import shard_paths
 from harness.models import load_model
+from harness.models.check import write_reference
 from harness.models.least_likely import TOKEN_FILE, run_tokens
 from harness.paths import REPO_ROOT, results_dir, runs_dir
 from harness.records import TrainLogRow, append_rows, read_rows, write_rows
 from harness.records.atomic import fresh_tmp_dir, replace_dir
+from harness.records.environment import env_of
 from harness.records.fingerprint import pin_fingerprint
 from harness.specs import load_model as load_model_spec
 from harness.specs import load_recipe
@@ -254,7 +256,7 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
         if accelerator.is_main_process and position.step % recipe_spec.log_every == 0:
             row = TrainLogRow(step=position.step, epoch=position.epoch + position.micro / micro_per_epoch,
                               loss=position.last_loss, lr=scheduler.get_last_lr()[0], tokens=step_tokens,
-                              elapsed_s=round(time.monotonic() - t0, 3))
+                              elapsed_s=round(time.monotonic() - t0, 3), env=env_of(loaded))
             for path in (out / "log.csv", run_log):
                 append_rows(path, [row], TrainLogRow)
         bar.update(1)
@@ -294,4 +296,6 @@ def _save(net: Any, loaded: Any, spec: ModelSpec, recipe: RecipeSpec, adapter_di
     summary = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()}
     summary["repo"] = str(REPO_ROOT)
     (tmp / "train.json").write_text(json.dumps(summary, indent=2))
+    net.eval()  # greedy answers without dropout: what `vlm2vla check-model` will compare against
+    write_reference(tmp, loaded)
     replace_dir(tmp, adapter_dir)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from typing import Any
 
 from harness.paths import REPO_ROOT, results_dir
 from harness.records import CHANCE_MODEL, VQAScoreRow, append_rows, read_rows
+from harness.records.environment import env_of, git_sha
 from harness.specs.vqa import BenchmarkSpec, VQASuiteSpec
 from harness.vqa import kit
 from harness.vqa.judge import Judge
@@ -63,18 +63,6 @@ class RunConfig:
         return dict(model=self.model, suite=self.suite.name, judge=self.judge.label,
                     max_new_tokens=self.max_new_tokens, limit=self.limit,
                     benchmarks=[b.dataset for b in self.benchmarks()])
-
-
-def git_sha() -> str:
-    """HEAD of the repository, with `-dirty` when tracked files differ; `unknown` outside a checkout."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _relative(path: Path) -> str:
@@ -178,7 +166,7 @@ def run(generator: Generator, cfg: RunConfig, run_dir: Path, *, progress: bool =
     benchmarks = cfg.benchmarks()
     done = _already_scored(csv, run_dir)
     rows, skipped = [], []
-    sha, rel = git_sha(), _relative(run_dir)
+    sha, rel, env = git_sha(), _relative(run_dir), env_of(generator)
     with kit.session(cfg.lmudata):
         model: HarnessVLM = register(cfg.model, generator, max_new_tokens=cfg.max_new_tokens)
         for b in benchmarks:
@@ -197,7 +185,8 @@ def run(generator: Generator, cfg: RunConfig, run_dir: Path, *, progress: bool =
                 result = ds.evaluate(str(file), **cfg.judge.evaluate_kwargs())
                 scored = Scored(b, flatten(result, percent=getattr(ds, "TYPE", "") == "MCQ"), n=len(ds.data))
                 new += rows_for(scored, model=name, suite=cfg.suite.name, judge=cfg.judge.label,
-                                date=datetime.now(UTC).isoformat(timespec="seconds"), git_sha=sha, run_dir=rel)
+                                date=datetime.now(UTC).isoformat(timespec="seconds"), git_sha=sha, run_dir=rel,
+                                env=env)
             append_rows(csv, new, VQAScoreRow)
             rows += new
     return RunResult(run_dir, rows, skipped)

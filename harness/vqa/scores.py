@@ -98,14 +98,14 @@ class Scored:
 
 
 def rows_for(scored: Scored, *, model: str, suite: str, judge: str, date: str, git_sha: str,
-             run_dir: str) -> list[VQAScoreRow]:
+             run_dir: str, env: str = "") -> list[VQAScoreRow]:
     """One row per metric: the headline as `Overall`, then VLMEvalKit's other metrics."""
     spec = scored.benchmark
     values = {HEADLINE: headline(scored.metrics, spec)}
     values.update((k, v) for k, v in scored.metrics.items() if k != HEADLINE)
     return [VQAScoreRow(model=model, suite=suite, benchmark=spec.dataset, label=spec.label, metric=k,
                         score=round(v, 4), scale=_scale(k, spec), judge=judge, n=scored.n, date=date,
-                        git_sha=git_sha, run_dir=run_dir) for k, v in values.items()]
+                        git_sha=git_sha, run_dir=run_dir, env=env) for k, v in values.items()]
 
 
 def latest_headlines(rows: Iterable[VQAScoreRow], model: str, suite: str) -> dict[str, VQAScoreRow]:

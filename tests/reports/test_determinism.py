@@ -23,7 +23,7 @@ def test_second_run_is_byte_identical_even_elsewhere(built, tmp_path):
     second = tmp_path / "out"
     build_reports(results, second)
     a, b = _hashes(first), _hashes(second)
-    assert len(a) == 1 + 7 * 3 + 6 * 2  # README + 7 tables x (md, csv, tex) + 6 figures x (png, pdf)
+    assert len(a) == 1 + 8 * 3 + 7 * 2  # README + 8 tables x (md, csv, tex) + 7 figures x (png, pdf)
     assert a == b
 
 

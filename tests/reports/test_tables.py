@@ -116,9 +116,11 @@ def test_index_readings_and_provenance(built):
     assert "ours: vlm2vla succeeds in pickup 60% (6/10, CI 31–83%)" in readme
     assert "0.50× the baseline median, 0.45× its forward passes" in readme
     assert "under LoRA verbalized actions keep more knowledge than least-likely tokens (98.3% vs 90.0%)" in readme
+    assert "40 preferences: openvla +1.05±0.41 > vlm2vla +0.32±0.36 > vlm2vla-at -1.37±0.42" in readme
     # git shas recorded in the VQA rows, not HEAD
     assert "git 0123456789, abc123def4, fedcba9876" in readme
     for f in ("tables/vqa.md", "tables/success.tex", "figures/success.png", "figures/logprob.pdf",
-              "figures/training.png", "figures/latency.pdf", "figures/forgetting.png", "figures/vqa.pdf"):
+              "figures/training.png", "figures/latency.pdf", "figures/forgetting.png", "figures/vqa.pdf",
+              "tables/ranking.md", "figures/ranking.png"):
         assert f"]({f})" in readme and (out / f).stat().st_size > 0
     assert summary.problems == [] and summary.missing == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -113,6 +114,10 @@ def test_adapter_carries_its_spec_recipe_and_log(trained, private_dirs):
     assert all(r.tokens > 0 and r.loss > 0 for r in rows)
     assert read_rows(private_dirs / "results" / "train" / "tiny-run.csv", TrainLogRow) == rows
     assert trained.first_loss == rows[0].loss and trained.last_loss == rows[-1].loss
+    # each row names the environment that produced it; the sidecar beside the log spells it out
+    (env,) = {r.env for r in rows}
+    sidecar = json.loads((trained.out / "environments.json").read_text())
+    assert sidecar[env]["device"] == "cpu" and sidecar[env]["dtype"] == "float32"
 
 
 def test_rerun_of_a_finished_run_does_nothing_and_changed_settings_are_refused(trained, dlan):
