@@ -49,3 +49,24 @@ def test_outcome_names_are_plain_strings():
 
     assert all(type(o) is str for o in (*OUTCOMES, *FINAL_OUTCOMES, *STOP_REASONS))
     assert repr(OUTCOMES[0]) == "'success'" and Outcome.SUCCESS == "success"
+
+
+def test_append_upgrades_a_file_written_before_a_column_with_a_default_was_added(tmp_path):
+    """A resumed run appends to its log from before the `env` column existed: the file gains the column (old rows
+    get the default) instead of the run failing on a header mismatch."""
+    import csv
+    from dataclasses import fields
+
+    from harness.records import TrainLogRow, append_rows, read_rows
+
+    path = tmp_path / "log.csv"
+    old = [f.name for f in fields(TrainLogRow) if f.name != "env"]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(old)
+        w.writerow([{"step": 1, "epoch": 0.5}.get(k, 0) for k in old])
+    append_rows(path, [TrainLogRow(step=2, epoch=1.0, loss=0.5, lr=1e-3, tokens=10, elapsed_s=1.0)], TrainLogRow)
+    rows = read_rows(path, TrainLogRow)
+    assert [r.step for r in rows] == [1, 2] and rows[0].env == ""
+    with path.open(newline="") as f:
+        assert next(csv.reader(f)) == [f.name for f in fields(TrainLogRow)]

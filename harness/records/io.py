@@ -52,8 +52,11 @@ def append_rows(path: str | Path, rows: Iterable[T], cls: type[T]) -> Path:
         with path.open(newline="") as f:
             existing = next(csv.reader(f), [])
         if existing != _header(cls):
-            raise ValueError(f"{path}: columns {existing} do not match {cls.__name__} {_header(cls)}; "
-                             "move the old file away or write to a new path")
+            optional = {f.name for f in fields(cls) if f.default is not MISSING or f.default_factory is not MISSING}
+            if not (set(existing) <= set(_header(cls)) and set(_header(cls)) - set(existing) <= optional):
+                raise ValueError(f"{path}: columns {existing} do not match {cls.__name__} {_header(cls)}; "
+                                 "move the old file away or write to a new path")
+            write_rows(path, read_rows(path, cls), cls)  # an older file lacking columns added since (with defaults)
     _record_environments(path, rows)
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=_header(cls))
