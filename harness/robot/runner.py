@@ -175,18 +175,19 @@ def _cycle(policy: Policy, backend: RobotBackend, validator: Validator, envelope
     line["chunk"] = chunk_to_lists(out.chunk)
     steps, t = [], time.monotonic()
     for i, step in enumerate(out.chunk):
-        for j, sub in enumerate(split_step(step, envelope.max_step)):
+        for j, sub in enumerate(split_step(step, envelope.max_step, envelope.max_rotation)):
             if stop is not None and stop.stop_requested():
                 line["stopped"] = True
                 break
-            check = envelope.check(position, sub.dx, sub.dy, sub.dz, sub.gripper)
+            check = envelope.check(position, sub.dx, sub.dy, sub.dz, sub.gripper, sub.rotation)
             entry = {"step": i, "sub": j, **check.to_dict(), "ee": position}
             if check.verdict == "clipped":
                 result.envelope_clipped += 1
             if check.command is None:
                 result.envelope_rejected += 1
                 entry["executed"] = False
-            elif check.command.gripper is None and math.hypot(*astuple(check.command)[:3]) < MIN_MOTION_M:
+            elif (check.command.gripper is None and math.hypot(*astuple(check.command)[:3]) < MIN_MOTION_M
+                  and not any(check.command.rotation)):
                 entry.update(executed=False, reason="no_motion")  # e.g. clipped to nothing at the box face
             else:
                 position = _move(backend, check.command, position, entry, result)
