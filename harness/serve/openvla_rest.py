@@ -28,6 +28,7 @@ import numpy as np
 from harness.actions.types import bridge_step
 from harness.policy.base import CycleOutput, Decision, Observation, Policy
 from harness.serve.client import PolicyServerError
+from harness.specs.model import ControlSpec
 
 ACTION_DIM = 7
 ROTATION_KEYS = ("droll", "dpitch", "dyaw")
@@ -107,8 +108,9 @@ class OpenVLARestTextModel:
 class OpenVLARestPolicy(Policy):
     """A baseline served by deploy.py, as a flat policy (see the module doc)."""
 
-    def __init__(self, client: OpenVLARestClient, name: str = "openvla-rest"):
+    def __init__(self, client: OpenVLARestClient, name: str = "openvla-rest", control: ControlSpec | None = None):
         self.client, self.name = client, name
+        self.control = control  # the baseline's own evaluation settings (its model spec's), read by the runner
         self.instruction: str | None = None
 
     def start(self, instruction: str, observation: Observation, out_of_distribution: bool = False) -> list[str]:
