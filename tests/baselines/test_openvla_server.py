@@ -133,10 +133,11 @@ def test_baseline_env_builds_from_clean_and_serves_the_standin(tmp_path):
                    cwd=REPO_ROOT, check=True)
     print(f"make baseline-env NAME=openvla from clean: {time.monotonic() - t0:.0f} s")
     python = venvs / "openvla" / "bin" / "python"
-    versions = subprocess.run([python, "-c", "import transformers, timm, tokenizers; print(transformers.__version__,"
-                               " timm.__version__, tokenizers.__version__)"], capture_output=True, text=True,
-                              check=True).stdout.split()
-    assert versions == ["4.40.1", "0.9.10", "0.19.1"]
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import openvla_server; openvla_server.import_torchvision(); "
+             "import transformers, timm, tokenizers; print(transformers.__version__, timm.__version__, "
+             "tokenizers.__version__)")
+    versions = subprocess.run([python, "-c", probe, SERVER.parent], capture_output=True, text=True)
+    assert versions.stdout.split() == ["4.40.1", "0.9.10", "0.19.1"], versions.stderr[-2000:]
     openvla_server = _server_module()
     image = np.full((480, 640, 3), 200, np.uint8)
     for kind in ("openvla", "ecot"):
@@ -159,7 +160,7 @@ def test_baseline_env_builds_from_clean_and_serves_the_standin(tmp_path):
             expected = standin_action(200 / 127.5 - 1.0, len(prompt.encode()), BRIDGE["action"])
             np.testing.assert_allclose(out.chunk[0].rotation, expected[3:6], rtol=1e-5)
             np.testing.assert_allclose(out.chunk[0].translation, expected[:3], rtol=1e-5)
-            assert out.texts.get("reasoning") == (None if kind == "openvla" else REASONING.strip())
+            assert out.texts.get("reasoning") == (None if kind == "openvla" else "TASK:" + REASONING)  # from its tag on
             assert OpenVLARestTextModel(url).generate("Is it bright?", [image]) == "yes"
         finally:
             proc.terminate()
