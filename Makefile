@@ -266,6 +266,30 @@ demo-sim-experiment: setup-all
 	$(MAKE) --no-print-directory sim-experiment SIM_EXP=$(DEMO_RESULTS)/sim-experiment EPISODES=2 STEPS=2 TRIALS=1 \
 		SIM_TASKS=pickup SIM_VALIDATORS=none SIM_REPORT=no  # demo-reports builds the report
 
+# ---------------------------------------------------------------- baselines in their own environments (issue 18)
+# OpenVLA / ECoT need transformers 4.40.1 (the harness: 5.x), so each gets .venvs/NAME: the torch pin first, then the
+# `baseline` extra's pins (pyproject.toml), not the project. Their server (harness/baselines/openvla_server.py, which
+# imports nothing from harness) speaks OpenVLA's deploy.py REST protocol; the harness reaches it with `openvla-rest`.
+BASELINE_VENVS ?= .venvs
+BASELINES      := openvla ecot
+NAME           ?= openvla
+BASELINE_PORT  ?= 8010
+BASELINE_PINS   = $$($(PYTHON) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["baseline"]))')
+BASELINE_PIP    = $(BASELINE_VENVS)/$*/bin/python -m pip --disable-pip-version-check -q
+
+$(BASELINE_VENVS)/%/.stamp: pyproject.toml
+	@case " $(BASELINES) " in *" $* "*) ;; *) echo "error: NAME=$* is not a baseline (one of: $(BASELINES))" >&2; exit 2;; esac
+	$(PYTHON) -m venv $(BASELINE_VENVS)/$*
+	$(BASELINE_PIP) install "$(TORCH)"
+	$(BASELINE_PIP) install $(BASELINE_PINS)
+	touch $@
+
+.PHONY: baseline-env serve-baseline
+baseline-env: $(BASELINE_VENVS)/$(NAME)/.stamp ## the baseline's own venv: make baseline-env NAME=openvla|ecot (.venvs/NAME)
+
+serve-baseline: baseline-env ## serve a baseline (deploy.py's REST protocol): make serve-baseline NAME=openvla [BASELINE_PORT=8010] [ARGS=--checkpoint DIR]
+	$(BASELINE_VENVS)/$(NAME)/bin/python harness/baselines/openvla_server.py --kind $(NAME) --port $(BASELINE_PORT) $(ARGS)
+
 # ---------------------------------------------------------------- GPU check (not part of make test)
 # gpu-wheels runs here (it needs the embedded 270M's tokenizer in the cache); gpu-check runs on the offline GPU
 # machine from the checkout + .whl/, with its own python3 (torch, transformers, peft, accelerate already there).

@@ -1,7 +1,9 @@
 """Action steps and chunks in the BridgeData V2 convention, and the one error every codec raises.
 
 Translation in metres (+x forward, +y left, +z up); gripper 1.0 = open, 0.0 = closed, None = leave as it is.
-VLM2VLA controls translation and gripper only, so rotation is not represented.
+VLM2VLA controls translation and gripper only (its text codecs never write rotation); the OpenVLA / ECoT baselines
+also predict an end-effector rotation delta (droll, dpitch, dyaw in radians, Bridge's convention), carried in
+`rotation` so that they execute what they predict.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ class ActionStep:
     dy: float = 0.0
     dz: float = 0.0
     gripper: float | None = None
+    rotation: tuple[float, float, float] | None = None  # droll, dpitch, dyaw (rad); None = no rotation (VLM2VLA)
 
     def __post_init__(self) -> None:
         for axis in ("dx", "dy", "dz"):
             if not math.isfinite(getattr(self, axis)):
                 raise ValueError(f"ActionStep.{axis} must be finite, got {getattr(self, axis)!r}")
+        if self.rotation is not None and (len(self.rotation) != 3 or not all(map(math.isfinite, self.rotation))):
+            raise ValueError(f"ActionStep.rotation must be 3 finite angles (rad) or None, got {self.rotation!r}")
         if self.gripper is not None and not (0.0 <= self.gripper <= 1.0):
             raise ValueError(f"ActionStep.gripper must be in [0, 1] or None, got {self.gripper!r}")
 
@@ -74,6 +79,19 @@ def binarize_gripper(g: float | None) -> float | None:
     """1.0 (open) or 0.0 (closed) for a continuous gripper value; None (no gripper change) stays None. The one
     threshold for decoders, backends and datasets (Bridge's reader decides in-between values its own way first)."""
     return None if g is None else (1.0 if g >= GRIPPER_OPEN_AT else 0.0)
+
+
+BRIDGE_ACTION_DIM = 7  # dx, dy, dz, droll, dpitch, dyaw, gripper: what OpenVLA / ECoT predict per step
+
+
+def bridge_step(action: Sequence[float]) -> ActionStep:
+    """A 7-DoF Bridge action (dx, dy, dz, droll, dpitch, dyaw, gripper) as the one step a baseline executes:
+    translation, rotation and the binarized gripper, as in OpenVLA's own Bridge evaluation."""
+    a = [float(v) for v in action]
+    if len(a) != BRIDGE_ACTION_DIM:
+        raise ValueError(f"a Bridge action has {BRIDGE_ACTION_DIM} values (dx, dy, dz, droll, dpitch, dyaw, "
+                         f"gripper), got {len(a)}: {a!r}")
+    return ActionStep(a[0], a[1], a[2], gripper=binarize_gripper(a[6]), rotation=(a[3], a[4], a[5]))
 
 
 def to_units(metres: float, resolution_cm: float) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.actions.types import ActionChunk, ActionParseError, ActionStep, binarize_gripper
+from harness.actions.types import ActionChunk, ActionParseError, bridge_step
 from harness.models.hub import ModelLoadError, local_checkpoint
 from harness.models.loaded import LoadedModel
 from harness.specs.model import ModelSpec
@@ -83,9 +83,8 @@ class OpenVLABins:
         return self.unnormalize(self.bin_centers[discretized])
 
     def decode_chunk(self, ids: Sequence[int]) -> ActionChunk:
-        """As `decode_ids`, as a one-step chunk (translation and gripper; rotation is not used by VLM2VLA)."""
-        a = self.decode_ids(ids)
-        return [ActionStep(float(a[0]), float(a[1]), float(a[2]), gripper=binarize_gripper(float(a[-1])))]
+        """As `decode_ids`, as a one-step chunk: translation, rotation and gripper - what OpenVLA's Bridge eval sends."""
+        return [bridge_step(self.decode_ids(ids))]
 
 
 @dataclass

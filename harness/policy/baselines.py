@@ -23,6 +23,7 @@ class OpenVLAPolicy(Policy):
     def __init__(self, model: OpenVLAModel, name: str | None = None):
         self.model = model
         self.name = name or model.spec.name
+        self.control = model.spec.control  # its own evaluation's rate, blocking and step budget (the runner's)
         self.instruction: str | None = None
 
     def start(self, instruction: str, observation: Observation, out_of_distribution: bool = False) -> list[str]:

@@ -15,12 +15,21 @@ from harness.policy.base import Observation
 
 @dataclass(frozen=True)
 class MotionCommand:
-    """One end-effector step after the envelope: relative translation (m) and absolute gripper (None = keep)."""
+    """One end-effector step after the envelope: relative translation (m), absolute gripper (None = keep) and a
+    relative rotation (rad, Bridge's droll/dpitch/dyaw; only the baselines predict one, and only backends that can
+    rotate execute it - the others log that they ignore it)."""
 
     dx: float
     dy: float
     dz: float
     gripper: float | None = None
+    droll: float = 0.0
+    dpitch: float = 0.0
+    dyaw: float = 0.0
+
+    @property
+    def rotation(self) -> tuple[float, float, float]:
+        return (self.droll, self.dpitch, self.dyaw)
 
 
 @dataclass

@@ -132,8 +132,12 @@ def run_trial(policy: Policy, backend: RobotBackend, validator: Validator, envel
         position = _finite_point(obs.ee_position) or start_position
         first = rec.frame(obs.image)
         result.subtasks = list(policy.start(scene.instruction, obs, task.out_of_distribution))
+        control = getattr(policy, "control", None)  # a baseline's own evaluation settings (ModelSpec.control)
+        budget = control.max_steps if control is not None and control.max_steps else task.cycle_budget
+        period, cycle_t0 = (1.0 / control.hz if control is not None and control.hz else 0.0), time.monotonic()
         rec.event({"event": "start", "scene": scene.__dict__, "instruction": scene.instruction,
-                   "language": scene.language, "subtasks": result.subtasks, "ee": position, "frame": first})
+                   "language": scene.language, "subtasks": result.subtasks, "ee": position, "frame": first,
+                   **({"control": control.__dict__} if control is not None else {})})
         while True:
             if policy.done:
                 result.stop_reason = StopReason.POLICY_DONE
@@ -141,12 +145,15 @@ def run_trial(policy: Policy, backend: RobotBackend, validator: Validator, envel
             if stop is not None and stop.stop_requested():
                 result.stop_reason = StopReason.OPERATOR_STOP
                 break
-            if result.cycles >= task.cycle_budget:
+            if result.cycles >= budget:
                 result.stop_reason = StopReason.CYCLE_BUDGET
                 break
             if clock() - t0 >= task.time_budget_s:
                 result.stop_reason = StopReason.TIME_BUDGET
                 break
+            if period and result.cycles:  # the model's own control rate (OpenVLA 5 Hz, ECoT 2 Hz)
+                time.sleep(max(0.0, period - (time.monotonic() - cycle_t0)))
+            cycle_t0 = time.monotonic()
             obs, position, line = _cycle(policy, backend, validator, envelope, obs, position, rec, result, stop)
             if on_cycle is not None:
                 on_cycle(line)
@@ -186,18 +193,19 @@ def _cycle(policy: Policy, backend: RobotBackend, validator: Validator, envelope
     line["chunk"] = chunk_to_lists(out.chunk)
     steps, t = [], time.monotonic()
     for i, step in enumerate(out.chunk):
-        for j, sub in enumerate(split_step(step, envelope.max_step)):
+        for j, sub in enumerate(split_step(step, envelope.max_step, envelope.max_rotation)):
             if stop is not None and stop.stop_requested():
                 line["stopped"] = True
                 break
-            check = envelope.check(position, sub.dx, sub.dy, sub.dz, sub.gripper)
+            check = envelope.check(position, sub.dx, sub.dy, sub.dz, sub.gripper, sub.rotation)
             entry = {"step": i, "sub": j, **check.to_dict(), "ee": position}
             if check.verdict == "clipped":
                 result.envelope_clipped += 1
             if check.command is None:
                 result.envelope_rejected += 1
                 entry["executed"] = False
-            elif check.command.gripper is None and math.hypot(*astuple(check.command)[:3]) < MIN_MOTION_M:
+            elif (check.command.gripper is None and math.hypot(*astuple(check.command)[:3]) < MIN_MOTION_M
+                  and not any(check.command.rotation)):
                 entry.update(executed=False, reason="no_motion")  # e.g. clipped to nothing at the box face
             else:
                 position = _move(backend, check.command, position, entry, result)

@@ -14,6 +14,7 @@ a CPU) or osmesa before the first import of mujoco - the Makefile exports MUJOCO
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from typing import Any
@@ -29,6 +30,7 @@ from harness.sim.success import SuccessTracker, TargetState
 from harness.specs import TaskSpec
 from harness.specs.robot import SimConfig
 
+log = logging.getLogger(__name__)
 WAYPOINT_M = 0.01  # Cartesian spacing of IK waypoints along one step
 GRIPPER_TIME_S = 0.4  # simulated time for the fingers to open or close
 SETTLE_S = 0.3  # simulated time for objects to come to rest after reset
@@ -271,6 +273,8 @@ class SimBackend(RobotBackend):
     def move(self, command: MotionCommand) -> MotionResult:
         if self.data is None:
             raise RuntimeError("SimBackend.move before reset: call reset(scene) first")
+        if any(command.rotation):  # the simulated arm holds Bridge's gripper-down orientation (position-only IK)
+            log.info("sim: rotation %s rad ignored (the simulator controls position only)", command.rotation)
         delta = np.array([command.dx, command.dy, command.dz], float)
         if not np.all(np.isfinite(delta)):
             return MotionResult(False, "non_finite", tuple(self.ee_position()))

@@ -85,6 +85,23 @@ class PolicySpec:
 
 
 @dataclass
+class ControlSpec:
+    """How a trial drives the model, as its own robot evaluation did (null = the task's cycle budget, no pacing).
+    OpenVLA's Bridge script: 5 Hz, non-blocking, 60 steps; ECoT's: 2 Hz, blocking, 600 steps. The runner starts
+    cycles at most `hz` times a second and stops after `max_steps` cycles (instead of the task's budget); `blocking`
+    is logged with each trial (our backends always finish a step before the next cycle)."""
+
+    hz: float | None = None
+    blocking: bool = True
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        check(self.hz is None or self.hz > 0, "control.hz", self.hz, "a rate > 0 (Hz) or null")
+        check(self.max_steps is None or self.max_steps >= 1, "control.max_steps", self.max_steps,
+              "an integer >= 1 or null (the task's cycle budget)")
+
+
+@dataclass
 class ModelSpec:
     name: str = "???"
     type: str = "gemma3"
@@ -97,6 +114,7 @@ class ModelSpec:
     image_size: int = 896
     generation: GenerationSpec = field(default_factory=GenerationSpec)
     policy: PolicySpec = field(default_factory=PolicySpec)
+    control: ControlSpec = field(default_factory=ControlSpec)
     script: str | None = None  # type scripted: YAML of sub-tasks and their cycle texts (None = the built-in one)
     # type remote: where the policy is served, how, and how long the robot waits before it stops the trial
     url: str | None = None  # ws://HOST:PORT (openpi) or http://HOST:PORT (openvla-rest)

@@ -53,6 +53,8 @@ class RobotSpec:
     description: str = ""
     workspace: WorkspaceSpec = field(default_factory=WorkspaceSpec)
     max_step_cm: float = 5.0  # per-step translation limit (Bridge clips at 5 cm)
+    # per-step limit of each rotation angle (droll, dpitch, dyaw; only the baselines rotate): Bridge clips at 0.25 rad
+    max_rotation_rad: float = 0.25
     out_of_envelope: str = "clip"  # clip the command into the envelope, or reject it (no motion)
     start_ee: list[float] = field(default_factory=lambda: [0.30, -0.09, 0.26])  # Bridge evaluation start pose
     moving_time_s: float = 1.0  # seconds one step takes (widowx and sim; the dry run moves nothing)
@@ -64,6 +66,8 @@ class RobotSpec:
               f"{type(self).__name__}'s own backend: load the spec, or build robot_config(backend)")
         check_choice("out_of_envelope", self.out_of_envelope, ENVELOPE_MODES)
         check_positive("max_step_cm", self.max_step_cm)
+        check(0.0 < self.max_rotation_rad <= math.pi, "max_rotation_rad", self.max_rotation_rad,
+              "radians in (0, pi] per step and axis (Bridge: 0.25)")
         check_positive("moving_time_s", self.moving_time_s)
         check(len(self.start_ee) == 3, "start_ee", self.start_ee, "[x, y, z] in metres")
         inside = all(lo <= v <= hi for v, lo, hi in zip(self.start_ee, self.workspace.min, self.workspace.max,

@@ -1,5 +1,6 @@
 """The dry run: a backend that logs every command it receives and moves nothing.
 
+A rotation (only the baselines predict one) is logged and ignored: the sketch has no orientation.
 It answers like a robot (the end-effector position it would have reached, a camera frame) so a whole session -
 console, schedule, envelope, trial log - can be rehearsed without hardware. The frame is a still top-down sketch of
 the trial's scene (objects where the operator would place them); only the end-effector marker moves.
@@ -48,6 +49,8 @@ class DryRunBackend(RobotBackend):
 
     def move(self, command: MotionCommand) -> MotionResult:
         self.commands.append(command)
+        if any(command.rotation):
+            log.info("dry run: rotation %s rad ignored (the dry run tracks position only)", command.rotation)
         self.ee = (self.ee[0] + command.dx, self.ee[1] + command.dy, self.ee[2] + command.dz)
         if command.gripper is not None:
             self.gripper = command.gripper

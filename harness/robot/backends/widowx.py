@@ -19,7 +19,10 @@ cos(pitch) ~ encoder noise, and a yaw read from it would turn each step by a ran
 the bearing of (x, y)) returns (joint values, success).
 
 A command's gripper is the state during the step (the merge rule), so it is set before the translation; a gripper
-already in that state is left alone.
+already in that state is left alone. A rotation (only the OpenVLA / ECoT baselines predict one: droll, dpitch, dyaw,
+already bounded by the envelope) goes to the same relative move's `roll`, `pitch`, `yaw` arguments, which
+interbotix adds to the commanded pose's Euler angles in `T_sy` - Bridge's deltas are differences of the same
+sxyz angles of its controller's state.
 """
 
 from __future__ import annotations
@@ -169,13 +172,15 @@ class WidowXBackend(RobotBackend):
         self._require()
         if command.gripper is not None:
             self._set_gripper(binarize_gripper(command.gripper))
-        if (command.dx, command.dy, command.dz) == (0.0, 0.0, 0.0):
+        if (command.dx, command.dy, command.dz) == (0.0, 0.0, 0.0) and not any(command.rotation):
             return MotionResult(True, "", self._ee())
         x, y = base_to_tsy(command.dx, command.dy, self._yaw())
-        ok = self.bot.arm.set_ee_cartesian_trajectory(x=x, y=y, z=command.dz, moving_time=self.robot.moving_time_s)
+        rotation = {"roll": command.droll, "pitch": command.dpitch, "yaw": command.dyaw} if any(command.rotation) else {}
+        ok = self.bot.arm.set_ee_cartesian_trajectory(x=x, y=y, z=command.dz, moving_time=self.robot.moving_time_s,
+                                                      **rotation)
         if ok is False:
-            log.warning("widowx: IK failure for step (%.4f, %.4f, %.4f) m: no motion", command.dx, command.dy,
-                        command.dz)
+            log.warning("widowx: IK failure for step (%.4f, %.4f, %.4f) m, rotation %s rad: no motion", command.dx,
+                        command.dy, command.dz, command.rotation)
             return MotionResult(False, "ik_failure", self._ee())
         return MotionResult(True, "", self._ee())
 
