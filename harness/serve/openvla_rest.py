@@ -20,6 +20,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 import json_numpy
@@ -103,6 +104,17 @@ class OpenVLARestTextModel:
         if not isinstance(reply, dict) or not isinstance(reply.get("text"), str):
             raise PolicyServerError(f"{self.url}: expected {{'text': str}}, got {text[:200]!r}")
         return reply["text"]
+
+    def generate_batch(self, contents: Sequence[Sequence[Any]], *, max_new_tokens: int = 64, **options: Any
+                       ) -> list[str]:
+        """The VQA adapter's call: each message's text parts joined as the prompt, its one image as the image
+        (greedy: the server decodes greedily, so sampling options are not sent)."""
+        out = []
+        for content in contents:
+            prompt = "\n".join(c for c in content if isinstance(c, str))
+            images = [np.asarray(c.convert("RGB"), dtype=np.uint8) for c in content if not isinstance(c, str)]
+            out.append(self.generate(prompt, images, max_new_tokens=max_new_tokens))
+        return out
 
 
 class OpenVLARestPolicy(Policy):

@@ -39,15 +39,17 @@ def remote_policy(spec: ModelSpec) -> Policy:
     if spec.protocol == "openvla-rest":
         from harness.serve.openvla_rest import OpenVLARestClient, OpenVLARestPolicy
 
-        return OpenVLARestPolicy(OpenVLARestClient(url, timeout_s=spec.timeout_s), name=spec.name)
+        return OpenVLARestPolicy(OpenVLARestClient(url, timeout_s=spec.timeout_s), name=spec.name, control=spec.control)
     return _clients().RemotePolicy(url, timeout_s=spec.timeout_s, connect_timeout_s=spec.connect_timeout_s,
                                    api_key=os.environ.get(TOKEN_ENV) or None, name=spec.name)
 
 
 def remote_text_model(spec: ModelSpec) -> Any:
-    """`generate` / `generate_batch` over the server's text requests (VQA through a server; openpi protocol only)."""
+    """`generate_batch` over the server's text requests (VQA through a server): `vlm2vla serve`'s text endpoint, or
+    the baseline server's `POST /generate` (harness/baselines/openvla_server.py; OpenVLA's own deploy.py has none)."""
     url = _require_remote(spec)
-    if spec.protocol != "openpi":
-        raise PolicyServerError(f"model {spec.name!r}: protocol {spec.protocol} has no text requests (OpenVLA's "
-                                "deploy.py only predicts actions); serve the model with `vlm2vla serve` for VQA")
+    if spec.protocol == "openvla-rest":
+        from harness.serve.openvla_rest import OpenVLARestTextModel
+
+        return OpenVLARestTextModel(url, timeout_s=spec.timeout_s)
     return _clients().RemoteTextModel(url, timeout_s=spec.timeout_s, api_key=os.environ.get(TOKEN_ENV) or None)

@@ -165,3 +165,26 @@ def test_baseline_env_builds_from_clean_and_serves_the_standin(tmp_path):
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def test_a_served_baseline_spec_drives_trials_with_its_control_and_answers_vqa():
+    """`openvla-served`: the trial policy carries the baseline's own evaluation settings, and VQA's generator (the
+    adapter's `generate_batch`) reaches the baseline server's text endpoint."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from harness.serve.remote import remote_policy
+    from harness.specs import load_model as load_spec
+    from harness.vqa.generator import load_generator
+
+    server, url = _serve(FakeBaseline("openvla"))
+    try:
+        spec = replace(load_spec("openvla-served"), url=url + "/act")
+        policy = remote_policy(spec)
+        assert policy.control == spec.control and spec.control.hz == 5.0 and spec.control.max_steps == 60
+        image = Image.fromarray(observation(0).image)
+        assert load_generator(spec).generate_batch([[image, "Is it red?"]], max_new_tokens=9) == ["Is |9"]
+    finally:
+        server.shutdown()
+        server.server_close()
