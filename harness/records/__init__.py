@@ -10,6 +10,7 @@ from harness.records.rows import (
     CHANCE_MODEL,
     ForgettingRow,
     LogprobRow,
+    PairRow,
     PolicyBenchRow,
     TrainLogRow,
     TrialRow,
@@ -17,6 +18,6 @@ from harness.records.rows import (
 )
 
 __all__ = [
-    "CHANCE_MODEL", "BenchResult", "ForgettingRow", "LogprobRow", "PolicyBenchRow", "TrainLogRow", "TrialRow", "VQAScoreRow", "append_rows",
+    "CHANCE_MODEL", "BenchResult", "ForgettingRow", "LogprobRow", "PairRow", "PolicyBenchRow", "TrainLogRow", "TrialRow", "VQAScoreRow", "append_rows",
     "read_rows", "write_json", "write_rows",
 ]

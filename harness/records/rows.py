@@ -59,6 +59,11 @@ class TrialRow:
     envelope_rejected: int = 0
     stop_reason: str = ""  # policy_done | cycle_budget | time_budget | operator_stop
     scored_at: str = ""
+    # Added by issue 19: partial success on the task's rubric (0..100; empty where none was given: invalid, skip,
+    # or a row from before), and why a row no longer counts (empty: it counts; "redone ..." or "session invalid:
+    # <reason>"). Reports leave superseded rows out.
+    progress: int | None = None
+    superseded: str = ""
 
 
 @dataclass
@@ -114,3 +119,19 @@ class PolicyBenchRow:
     prefill_tokens: int
     generated_tokens: int
     malformed: bool
+
+
+@dataclass
+class PairRow:
+    """results/robot/pairs*.csv: one operator preference between two policies run on the same scene of a blind A/B
+    session (the input of the reports' Bradley-Terry ranking)."""
+
+    session: str
+    task: str
+    scene_index: int
+    model_a: str
+    model_b: str
+    trial_a: str  # trial ids of the two runs compared
+    trial_b: str
+    preference: str  # A | B | tie
+    note: str = ""

@@ -42,7 +42,8 @@ def test_final_score_is_unique_and_invalid_repeats(tmp_path):
         log.conn.execute("INSERT INTO trials SELECT NULL, session_id, task, model, robot, operator, blind_label, "
                          "schedule_seed, trial_index, instruction, language, 'success', note, started_at, duration_s, "
                          "cycles, retries, parse_failures, proceeds, ik_failures, envelope_clipped, envelope_rejected, "
-                         "validator, stop_reason, decisions, scene, frames_path, log_path, 99, scored_at FROM trials "
+                         "validator, stop_reason, decisions, scene, frames_path, log_path, 99, scored_at, progress, superseded "
+                         "FROM trials "
                          "WHERE attempt = 3")
     with pytest.raises(ValueError, match="outcome 'great'"):
         rec(1, "great")
