@@ -32,7 +32,7 @@ from pathlib import Path
 from harness.paths import results_dir
 from harness.records import PairRow, TrialRow, write_rows
 from harness.records.outcomes import FINAL_OUTCOMES as FINAL
-from harness.records.outcomes import OUTCOMES, OutcomeCounts
+from harness.records.outcomes import OUTCOMES, Outcome, OutcomeCounts
 
 SCHEMA_VERSION = 2
 
@@ -141,8 +141,8 @@ _JSON_FIELDS = {"decisions", "scene"}
 _COLUMNS = [f.name for f in fields(TrialRecord) if f.name != "id"]
 _PAIR_COLUMNS = [f.name for f in fields(PairRecord) if f.name != "id"]
 _SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}  # anything else is JSON text
-_COLUMN_TYPES = {f.name: _SQL_TYPES.get(str(f.type), "TEXT") for f in fields(TrialRecord)}
-_NULLABLE = {"progress"}
+_COLUMN_TYPES = {f.name: _SQL_TYPES.get(str(f.type).removesuffix(" | None"), "TEXT") for f in fields(TrialRecord)}
+_NULLABLE = {f.name for f in fields(TrialRecord) if str(f.type).endswith("| None")}
 # Columns added after schema 1, with how an older table gets them (ALTER TABLE ... ADD COLUMN).
 _ADDED = {"trials": {"progress": "INTEGER", "superseded": "TEXT NOT NULL DEFAULT ''"},
           "sessions": {"invalid_reason": "TEXT"}}
@@ -341,11 +341,10 @@ class TrialLog:
         row = self.conn.execute("SELECT labels FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         return json.loads(row[0]) if row else {}
 
-    def last_live(self, session_id: str) -> TrialRecord | None:
-        """The most recent trial row of `session_id` that still counts (what "redo the last trial" redoes)."""
-        row = self.conn.execute(f"SELECT id FROM trials WHERE session_id = ? AND {_LIVE} ORDER BY id DESC LIMIT 1",
-                                (session_id,)).fetchone()
-        return next((r for r in self.rows() if r.id == row[0]), None) if row else None
+    def last_final(self, session_id: str) -> TrialRecord | None:
+        """The most recent final score of `session_id` that still counts (what "redo the previous trial" redoes)."""
+        rows = [r for r in self.rows() if r.session_id == session_id and not r.superseded and r.outcome in FINAL]
+        return max(rows, key=lambda r: r.id, default=None)
 
     def supersede(self, trial_id: int, reason: str) -> None:
         """Mark one trial row (and every preference that compared it) as no longer counting; the row is kept."""
@@ -383,6 +382,24 @@ class TrialLog:
             raise DuplicateScoreError(f"trials {pair.trial_a} and {pair.trial_b} already have a preference") from e
         pair.id = int(cur.lastrowid)
         return pair
+
+    def unpaired(self, task: str, schedule_seed: int, models: list[str],
+                 trial_index: int | None = None) -> list[tuple[TrialRecord, TrialRecord]]:
+        """Pairs of runs of the same scene by two of `models` (both scored success or failure, both still
+        counting) that have no preference yet, first policy by blind label; optionally of one trial index."""
+        compared = {frozenset((p.trial_a, p.trial_b)) for p in self.pairs(live_only=True)}
+        by_scene: dict[int, list[TrialRecord]] = {}
+        for r in self.rows(task=task):
+            if (r.schedule_seed == schedule_seed and r.model in models and not r.superseded
+                    and r.outcome in (Outcome.SUCCESS, Outcome.FAILURE)
+                    and trial_index in (None, r.trial_index)):
+                by_scene.setdefault(r.trial_index, []).append(r)
+        out = []
+        for k in sorted(by_scene):
+            runs = sorted(by_scene[k], key=lambda r: (r.blind_label, r.model))
+            out += [(a, b) for i, a in enumerate(runs) for b in runs[i + 1:]
+                    if frozenset((a.id, b.id)) not in compared]
+        return out
 
     def pairs(self, live_only: bool = False) -> list[PairRecord]:
         sql = f"SELECT {', '.join(_PAIR_COLUMNS)}, id FROM pairs" + (f" WHERE {_LIVE}" if live_only else "")

@@ -20,14 +20,14 @@ def console(text: str, **kw):
 
 def test_bad_answers_reprompt_and_words_work():
     c, out = console("\nyes\nX\nFailure\n  dropped it \n")
-    assert c.ask_score() == ("failure", "dropped it")
+    assert c.ask_score()[:2] == ("failure", "dropped it")
     assert out.getvalue().count("score:") == 4
     assert "'yes' is not an answer here" in out.getvalue() and "'' is not an answer here" in out.getvalue()
 
 
 def test_end_of_input_at_the_note_keeps_the_score_then_quits():
     c, _ = console("s\n")
-    assert c.ask_score() == ("success", "")  # the note is optional: the score stands
+    assert c.ask_score()[:2] == ("success", "")  # the note is optional: the score stands
     assert c.closed
     with pytest.raises(OperatorQuit):
         c.ask_score()
@@ -41,7 +41,7 @@ def test_bytes_that_are_not_utf8_reprompt_or_are_kept_in_the_note(errors):
     data = b"\xff\n" + b"s\xfe\n" + b"y" * 50_000 + b"\nF\n\xc3 dropped \xff\n"
     out = io.StringIO()
     c = OperatorConsole(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors=errors), out)
-    assert c.ask_score() == ("failure", "\ufffd dropped \ufffd")
+    assert c.ask_score()[:2] == ("failure", "\ufffd dropped \ufffd")
     assert out.getvalue().count("score:") == 4
     assert "'\ufffd' is not an answer" in out.getvalue() and "'s\ufffd' is not an answer" in out.getvalue()
     assert f"'{'y' * 40}...' is not an answer" in out.getvalue()  # a long line is not echoed whole
@@ -49,9 +49,9 @@ def test_bytes_that_are_not_utf8_reprompt_or_are_kept_in_the_note(errors):
 
 def test_surrogates_from_a_c_locale_never_reach_the_log_and_long_notes_are_cut():
     c, out = console("\udcffs\nk\nnote \udcff\n")
-    assert c.ask_score() == ("skip", "note \ufffd")
+    assert c.ask_score()[:2] == ("skip", "note \ufffd")
     c, out = console("s\n" + "n" * 5000 + "\n")
-    assert c.ask_score() == ("success", "n" * 2000) and "note cut to its first 2000" in out.getvalue()
+    assert c.ask_score()[:2] == ("success", "n" * 2000) and "note cut to its first 2000" in out.getvalue()
 
 
 def test_ctrl_c_at_the_note_keeps_the_score_and_asks_for_a_pause():
@@ -64,7 +64,7 @@ def test_ctrl_c_at_the_note_keeps_the_score_and_asks_for_a_pause():
 
     out = io.StringIO()
     c = OperatorConsole(Interrupting("f\n"), out)
-    assert c.ask_score() == ("failure", "") and c.pause_requested
+    assert c.ask_score()[:2] == ("failure", "") and c.pause_requested
 
 
 def test_operator_validator():

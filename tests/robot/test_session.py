@@ -24,6 +24,7 @@ from tests.robot.fakes import RecordingBackend, SuccessBackend, TextPolicy
 from tests.robot.pty_driver import PtyProcess
 
 PROMPT = r"(score: \[s\]uccess.*?> |note \(Enter for none\) > |\[p\]roceed / \[r\]etry > |quit the session\? .*?> " \
+         r"|progress reached: .*?> |which did better on this scene\? .*?> |why \(Enter for none\) > " \
          r"|== session \S+ (complete|operator_quit))"
 
 
@@ -65,6 +66,12 @@ def test_console_over_a_pty_with_bad_keystrokes(env, tmp_path):
                 answer = next(scores)
                 seen_refusal["score"] |= answer == "maybe"
                 p.sendline(answer)
+            elif "progress reached" in text:
+                p.sendline("g")  # grasped
+            elif "which did better" in text:
+                p.sendline("t")
+            elif "why (Enter" in text:
+                p.sendline("both lifted it")
             elif "note" in text:
                 p.sendline(next(notes))
             elif "[p]roceed" in text:
@@ -90,6 +97,9 @@ def test_console_over_a_pty_with_bad_keystrokes(env, tmp_path):
     assert again and again[0][4] == 2  # the redo is attempt 2, run after the other trials
     assert got.index(again[0]) == len(got) - 1
     assert all(r[6] == "operator" for r in got) and sum(r[7] for r in got) == 1  # one operator retry
+    with sqlite3.connect(db) as c:  # the failure reached "grasped"; trial 1 (both succeeded) has its preference
+        assert c.execute("SELECT outcome, progress FROM trials WHERE outcome = 'failure'").fetchall() == [("failure", 50)]
+        assert c.execute("SELECT scene_index, preference, note FROM pairs").fetchall() == [(0, "tie", "both lifted it")]
 
 
 def test_ctrl_c_pauses_to_sleep_pose_and_quits(env, tmp_path):
@@ -150,7 +160,7 @@ def test_kill_9_loses_nothing_and_resumes(env, tmp_path, when):
     args = ["robot-trials", "--task", "pickup", "--model", "scripted", "--robot", "dry-run", "--trials", str(n),
             "--db", str(db)]
     if when == "waiting-for-a-score":
-        proc = _start(args, env, "s\nfirst\nf\n\nk\n\n")  # three scores, then it waits on trial 4
+        proc = _start(args, env, "s\nfirst\nf\n0\n\nk\n\n")  # three scores, then it waits on trial 4
         _wait_rows(db, 3, proc)
         time.sleep(0.5)  # trial 4 runs and waits for its score
     else:
@@ -197,7 +207,7 @@ def test_ctrl_c_mid_trial_sleeps_and_reruns_the_trial(tmp_path):
             return super().move(command)
 
     backend = InterruptOnce()
-    session, log, out = _session(backend, ["move down 1.0 cm"], "n\ns\n\nf\n\n", tmp=tmp_path)
+    session, log, out = _session(backend, ["move down 1.0 cm"], "n\ns\n\nf\n0\n\n", tmp=tmp_path)
     summary = session.run()
     assert summary.end_reason == "complete"
     assert backend.events.count("sleep") == 2  # the pause, then leaving the session
@@ -235,7 +245,7 @@ def test_closed_input_quits_safely(tmp_path):
 @pytest.mark.parametrize("answers, trials, code, recorded", [
     (b"s\n\xff\n", 1, 0, [(0, "success", "\ufffd")]),  # the reproduction: a byte that is not UTF-8
     (b"s\n", 1, 0, [(0, "success", "")]),  # end of input at the note: the score stands
-    (b"\xff\nf\nok\n", 3, UNFINISHED, [(0, "failure", "ok")]),  # input ends with trials still to run
+    (b"\xff\nf\n0\nok\n", 3, UNFINISHED, [(0, "failure", "ok")]),  # input ends with trials still to run
 ])
 @pytest.mark.parametrize("encoding", ["", "utf-8:strict"])  # the C.UTF-8 locale's surrogates; a strict decoder
 def test_piped_bytes_and_end_of_input_exit_status(env, tmp_path, answers, trials, code, recorded, encoding):
