@@ -99,6 +99,6 @@ def _check_rubric(levels: list[ProgressLevel]) -> None:
         check_choice(f"progress[{i}].name", lvl.name, MILESTONES)
     keys = [lvl.key for lvl in levels]
     for i, key in enumerate(keys):
-        check(len(key) == 1 and key == key.lower() and key != NO_PROGRESS_KEY and not key.isspace() and keys.count(key) == 1,
+        check(len(key) == 1 and key == key.lower() and key != NO_PROGRESS_KEY and not key.isspace() and key not in keys[:i],
               f"progress[{i}].key", key, f"one lower-case character, distinct within the rubric, not {NO_PROGRESS_KEY!r} "
               "(the answer for no progress)")
