@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -299,3 +300,73 @@ def test_auto_operator_uses_the_backend_detector(tmp_path):
     assert {r.blind_label for r in recs} == {"policy A", "policy B"}
     with pytest.raises(ValueError, match="needs a backend with its own success detector"):
         _session(RecordingBackend(), ["stay"], "", operator="auto", tmp=tmp_path / "c")
+
+
+def _ab_session(tmp_path, stdin: str, trials: int = 2, reference=None):
+    session, log, out = _session(RecordingBackend(), ["stay"], stdin, trials=trials, tmp=tmp_path, models=("a", "b"))
+    session.reference = reference
+    return session, log, out
+
+
+def test_blind_ab_preferences_redo_and_void(tmp_path):
+    import numpy as np
+
+    rendered = []
+
+    def reference(scene):
+        rendered.append(scene.trial_index)
+        return np.full((4, 6, 3), 10 * scene.trial_index, np.uint8)
+
+    answers = ("s\n\n"  # trial 1, first policy
+               "f\ng\nmissed\n"  # trial 1, second policy: a failure that grasped
+               "a\nA held on\n"  # preference for trial 1
+               "r\n"  # trial 2, first policy: redo the previous trial (trial 1, second policy) ...
+               "s\n\n"  # ... after scoring this one
+               "s\n\n"  # the redo of trial 1, second policy
+               "t\n\n"  # trial 1 compared again: the first preference compared the superseded run
+               "v\nthe carrot was the wrong size\n")  # trial 2, second policy: void the whole session
+    session, log, out = _ab_session(tmp_path, answers, reference=reference)
+    summary = session.run()
+    text = out.getvalue()
+    assert summary.end_reason == "invalid" and summary.redone == 1 and summary.preferences == 2
+    assert summary.remaining == 4  # nothing of a void session counts
+    got = [(r.trial_index, r.outcome, r.progress, r.superseded) for r in log.rows()]
+    assert sorted(got) == sorted([(0, "success", 100, "session invalid: the carrot was the wrong size"),
+                                  (0, "failure", 50, "redone: the operator superseded attempt 1"),
+                                  (0, "success", 100, "session invalid: the carrot was the wrong size"),
+                                  (1, "success", 100, "session invalid: the carrot was the wrong size")])
+    pairs = log.pairs()
+    assert [(p.scene_index, p.preference, p.note) for p in pairs] == [(0, "A", "A held on"), (0, "tie", "")]
+    assert pairs[0].superseded.startswith("redone") and pairs[1].superseded.startswith("session invalid")
+    assert log.invalid_sessions() == {session.session_id: "the carrot was the wrong size"}
+    assert "it runs again once this trial is scored" in text and "(redo: set the scene up as described)" in text
+    assert text.index("(redo: set the scene up") < text.rindex("-- trial 2 of 2")  # the redo ran next
+    # the scene card names each trial's reference image, written into its trial directory
+    cards = re.findall(r"reference image of this scene: (\S+)", text)
+    assert len(cards) == 5 and rendered == [0, 0, 1, 0, 1]
+    assert all((REPO_ROOT / p if not Path(p).is_absolute() else Path(p)).name == "reference.png" for p in cards)
+    assert all((REPO_ROOT / p if not Path(p).is_absolute() else Path(p)).exists() for p in cards)
+
+
+def test_a_preference_left_unanswered_is_asked_when_the_session_resumes(tmp_path):
+    session, log, _ = _ab_session(tmp_path, "s\n\nf\n0\n\n", trials=1)  # input ends at the preference prompt
+    assert session.run().end_reason == "complete" and log.pairs() == []
+    again, _, out = _ab_session(tmp_path, "b\nsecond one was closer\n", trials=1)
+    again.log = log
+    summary = again.run()
+    assert summary.preferences == 1 and "scored earlier, no preference yet" in out.getvalue()
+    (p,) = log.pairs()
+    winner = "b" if p.model_b == "b" else "a"
+    assert p.preference == "B" and log.rows(model=winner)[0].blind_label == "policy B"
+
+
+def test_auto_scoring_records_the_detectors_progress(tmp_path):
+    class Progressing(SuccessBackend):
+        def progress(self):
+            return 50
+
+    session, log, out = _session(Progressing(success_value=False), ["stay"], "", operator="auto", trials=1,
+                                 tmp=tmp_path)
+    session.run()
+    assert [(r.outcome, r.progress) for r in log.rows()] == [("failure", 50)]
+    assert "auto score: failure, progress 50" in out.getvalue()

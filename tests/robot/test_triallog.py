@@ -171,3 +171,15 @@ def test_redo_supersedes_and_a_void_session_stops_counting(tmp_path):
     assert log.scored("pickup", "m", 101) == set() and log.progress() == [] and log.export_pair_rows() == []
     with pytest.raises(ValueError, match="progress 150"):
         rec(1, progress=150)
+
+
+def test_the_success_table_leaves_superseded_rows_out(tmp_path):
+    from harness.reports.success import our_cells
+
+    log = TrialLog(tmp_path / "t.sqlite")
+    log.record(rec(0, "success"))
+    old = log.record(rec(1, "success"))
+    log.supersede(old.id, "redone")
+    log.record(rec(1, "failure", progress=25))
+    (cell,), problems, dropped = our_cells(log.export_rows())
+    assert (cell.counts.success, cell.counts.failure, problems, dropped) == (1, 1, [], 0)
