@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -303,30 +304,24 @@ class Session:
             summary.preferences += 1
 
     def _reference(self, scene: SceneSetup, trial_dir: Path) -> str:
-        """Write the reference image of `scene` into the trial directory for the operator; its path, or ""."""
+        """Write the reference image of `scene` for the operator; the path shown, or "". The shown copy is named by
+        the scene alone (`<session>/reference/scene-NNN.png`, rendered once per scene): the trial directory's
+        path names the model, which would unblind an A/B session. The trial directory keeps its own copy."""
         if self.reference is None or self.cfg.operator != "human":
             return ""
-        try:
-            image = self.reference(scene)
-        except Exception as e:  # a missing GL stack must not stop a session on the real arm
-            logger.warning("no reference image of the scene: %s: %s (the session goes on without one)",
-                           type(e).__name__, e)
-            self.reference = None
-            return ""
-        if image is None:
-            return ""
-        path = trial_dir / REFERENCE_NAME
-        with atomic_path(path, keep_suffix=True) as tmp:
-            Image.fromarray(np.asarray(image, np.uint8)).save(tmp)
-        return _rel(path)
-
-    def _pause(self) -> None:
-        """Ctrl-C: arm to its sleep pose first, then ask. A second Ctrl-C (or closed input) quits."""
-        self.backend.sleep()
-        self.console.say("")
-        try:
-            quit_ = self.console.ask_quit()
-        except KeyboardInterrupt:
-            quit_ = True
-        if quit_:
-            raise OperatorQuit("operator quit")
+        shown = Path(self.cfg.out_dir) / self.session_id / "reference" / f"scene-{scene.trial_index:03d}.png"
+        if not shown.exists():
+            try:
+                image = self.reference(scene)
+            except Exception as e:  # a missing GL stack must not stop a session on the real arm
+                logger.warning("no reference image of the scene: %s: %s (the session goes on without one)",
+                               type(e).__name__, e)
+                self.reference = None
+                return ""
+            if image is None:
+                return ""
+            with atomic_path(shown, keep_suffix=True) as tmp:
+                Image.fromarray(np.asarray(image, np.uint8)).save(tmp)
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shown, trial_dir / REFERENCE_NAME)
+        return _rel(shown)

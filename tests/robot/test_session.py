@@ -341,11 +341,15 @@ def test_blind_ab_preferences_redo_and_void(tmp_path):
     assert log.invalid_sessions() == {session.session_id: "the carrot was the wrong size"}
     assert "it runs again once this trial is scored" in text and "(redo: set the scene up as described)" in text
     assert text.index("(redo: set the scene up") < text.rindex("-- trial 2 of 2")  # the redo ran next
-    # the scene card names each trial's reference image, written into its trial directory
+    # the scene card names each scene's reference image (rendered once per scene; the path does not name the
+    # model), and each trial directory keeps a copy
     cards = re.findall(r"reference image of this scene: (\S+)", text)
-    assert len(cards) == 5 and rendered == [0, 0, 1, 0, 1]
-    assert all((REPO_ROOT / p if not Path(p).is_absolute() else Path(p)).name == "reference.png" for p in cards)
-    assert all((REPO_ROOT / p if not Path(p).is_absolute() else Path(p)).exists() for p in cards)
+    assert len(cards) == 5 and rendered == [0, 1]
+    assert [Path(p).name[6:9] for p in cards] == ["000", "000", "001", "000", "001"]  # the redo ran 4th
+    assert not any(m in Path(p).parts for p in cards for m in ("a", "b"))
+    copies = sorted((tmp_path / "out" / session.session_id).glob("*/trial-*/reference.png"))
+    assert len(copies) == 5 and all(c.read_bytes() == copies[0].read_bytes() for c in copies
+                                    if c.parent.name.startswith("trial-000"))
 
 
 def test_a_preference_left_unanswered_is_asked_when_the_session_resumes(tmp_path):
