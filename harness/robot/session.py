@@ -325,3 +325,14 @@ class Session:
         trial_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shown, trial_dir / REFERENCE_NAME)
         return _rel(shown)
+
+    def _pause(self) -> None:
+        """Ctrl-C: arm to its sleep pose first, then ask. A second Ctrl-C (or closed input) quits."""
+        self.backend.sleep()
+        self.console.say("")
+        try:
+            quit_ = self.console.ask_quit()
+        except KeyboardInterrupt:
+            quit_ = True
+        if quit_:
+            raise OperatorQuit("operator quit")
