@@ -116,11 +116,12 @@ demo-actions: setup
 	$(CLI) actions merge '[[0.01,0,0,1],[0.01,0,0,1],[0.01,0,0,1],[0,0,-0.01,1],[0,0,0,0]]'
 
 # A scored session on the dry-run robot with the scripted policy (one malformed text, one clipped step): the
-# operator's answers come from a pipe (success + note, then failure); then progress and the CSV export.
+# operator's answers come from a pipe (success + note, then failure that reached the carrot); then progress and
+# the CSV export.
 DEMO_ROBOT_DB := $(DEMO_RESULTS)/robot/demo-trials.sqlite
 demo-robot: setup
 	rm -f $(DEMO_ROBOT_DB) $(DEMO_ROBOT_DB)-wal $(DEMO_ROBOT_DB)-shm
-	printf 's\ngrasped on the first try\nf\n\n' | $(CLI) robot-trials --task pickup --model scripted --robot dry-run \
+	printf 's\ngrasped on the first try\nf\nr\n\n' | $(CLI) robot-trials --task pickup --model scripted --robot dry-run \
 		--operator human --trials 2 --db $(DEMO_ROBOT_DB)
 	$(CLI) trials status --db $(DEMO_ROBOT_DB)
 	$(CLI) trials export --db $(DEMO_ROBOT_DB) --out $(DEMO_RESULTS)/robot/demo-trials.csv

@@ -12,7 +12,7 @@ from harness.policy.validators import VALIDATORS
 from harness.robot.console import OperatorConsole
 from harness.robot.factory import SetupError
 from harness.robot.session import OPERATORS, Session, SessionConfig
-from harness.robot.triallog import TrialLog, default_csv, default_db, default_out
+from harness.robot.triallog import TrialLog, default_csv, default_db, default_out, default_pairs_csv
 from harness.specs import SpecError, load_model, load_robot, load_task
 
 trials_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
@@ -44,14 +44,19 @@ def robot_trials_cmd(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every command and envelope verdict."),
     skip_model_check: bool = typer.Option(False, "--skip-model-check", help="Start even if a model's answers to "
                                           "the check probe differ from those recorded at training."),
+    reference: bool = typer.Option(True, "--reference/--no-reference", help="Show each scene's reference image (the "
+                                   "simulator's render of the same schedule entry, written as reference.png in the "
+                                   "trial directory) on the scene card; needs the `sim` extra, skipped without it."),
 ):
     """Run a scored trial session: per trial the scene to set up, the instruction, a live line per cycle, then a
-    score (s/f/i/k + note) committed at once to the trial log. Rerunning the same command resumes at the first
-    unscored trial. Ctrl-C puts the arm in its sleep pose and asks whether to quit. A served policy that dies,
-    stalls (the spec's timeout_s) or answers garbage: the arm goes to its sleep pose, the trial is scored invalid with
-    the reason and the session ends; rerun once the server is back. Exit status: 0 every trial scored, 1 failure,
-    2 bad argument, 3 the session ended with trials still to run (quit, end of input, Ctrl-C, a policy server
-    fault)."""
+    score (s/f/i/k; after f the progress on the task's rubric; a note) committed at once to the trial log; r at the
+    score prompt redoes the previous trial, v voids the session. With several models, the operator says which did
+    better on each scene (A / B / tie). Rerunning the same command resumes at the first unscored trial. Ctrl-C puts
+    the arm in its sleep pose and asks whether to quit. A served policy that dies, stalls (the spec's timeout_s) or
+    answers garbage: the arm goes to its sleep pose, the trial is scored invalid with the reason and the session
+    ends; rerun once the server is back. Each model's answers to a fixed probe are checked against those recorded
+    at training before the session starts. Exit status: 0 every trial scored, 1 failure, 2 bad argument, 3 the
+    session ended with trials still to run (quit, void, end of input, Ctrl-C, a policy server fault)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if operator not in OPERATORS:
         fail(f"--operator {operator!r}: choose one of {', '.join(OPERATORS)}", 2)
@@ -64,7 +69,7 @@ def robot_trials_cmd(
     except SpecError as e:
         fail(str(e), 2)
     names = [s.name for s in model_specs]  # a URL's spec is named after it (the trial log's model column)
-    from harness.sim.factory import wire_session
+    from harness.sim.factory import reference_renderer, wire_session
 
     console = OperatorConsole()
     try:
@@ -76,7 +81,8 @@ def robot_trials_cmd(
         cfg = SessionConfig(task_spec, robot_spec, names, operator, trials, session_seed, schedule_seed, validator,
                             out if out is not None else default_out())
         with TrialLog(db if db is not None else default_db()) as log:
-            session = Session(cfg, parts.backend, parts.current.policy_for, parts.validator, log, console)
+            session = Session(cfg, parts.backend, parts.current.policy_for, parts.validator, log, console,
+                              reference=reference_renderer(task_spec) if reference and _has_sim() else None)
             summary = session.run()
     except typer.Exit:
         raise
@@ -85,6 +91,13 @@ def robot_trials_cmd(
     console.say(f"   trial log: {db if db is not None else default_db()} (session {summary.session_id})")
     if summary.remaining:
         raise typer.Exit(UNFINISHED)
+
+
+def _has_sim() -> bool:
+    """Whether the simulator (the `sim` extra) is installed, for the reference image of a scene."""
+    import importlib.util
+
+    return importlib.util.find_spec("mujoco") is not None
 
 
 @trials_app.command("status")
@@ -111,15 +124,44 @@ def status_cmd(db: Path = typer.Option(None, "--db", help=DB_HELP)):
 
 @trials_app.command("export")
 def export_cmd(db: Path = typer.Option(None, "--db", help=DB_HELP),
-               out: Path = typer.Option(None, "--out", help="CSV path (default: results/robot/trials.csv).")):
-    """Write every recorded trial as CSV (harness.records.TrialRow columns) for the reports."""
+               out: Path = typer.Option(None, "--out", help="CSV path (default: results/robot/trials.csv)."),
+               pairs_out: Path = typer.Option(None, "--pairs-out", help="Preferences CSV path (default: "
+                                              "pairs.csv beside the trials CSV).")):
+    """Write every recorded trial as CSV (harness.records.TrialRow columns: outcome, partial-success progress, and
+    why a row was superseded) and the blind A/B preferences that count (harness.records.PairRow) for the reports."""
     path = db if db is not None else default_db()
     if not path.exists():
         fail(f"no trial log at {path}; run `vlm2vla robot-trials ...` first or pass --db", 2)
+    trials_csv = out if out is not None else default_csv()
+    if pairs_out is None:
+        pairs_out = default_pairs_csv() if out is None else trials_csv.with_name(
+            trials_csv.name.replace("trials", "pairs", 1) if "trials" in trials_csv.name else "pairs.csv")
     try:
         with TrialLog(path) as log:
-            written = log.export_csv(out if out is not None else default_csv())
+            written = log.export_csv(trials_csv)
             n = len(log.rows())
+            pairs_written = log.export_pairs_csv(pairs_out)
+            n_pairs = len(log.export_pair_rows())
     except RuntimeError as e:
         fail(str(e), 2)
     typer.echo(f"{n} trial row(s) -> {written}")
+    typer.echo(f"{n_pairs} preference(s) -> {pairs_written}")
+
+
+@trials_app.command("invalidate")
+def invalidate_cmd(session: str = typer.Option(..., "--session", help="The session id (see the end of its run or "
+                                                "the trials CSV)."),
+                   reason: str = typer.Option(..., "--reason", help="Why its scores must not count (kept with it)."),
+                   db: Path = typer.Option(None, "--db", help=DB_HELP)):
+    """Mark a whole session invalid after the fact: its rows are kept, stop counting, and its trials run again."""
+    path = db if db is not None else default_db()
+    if not path.exists():
+        fail(f"no trial log at {path}; pass --db", 2)
+    try:
+        with TrialLog(path) as log:
+            if not log.session_labels(session):
+                fail(f"--session {session!r}: no such session in {path}", 2)
+            n = log.invalidate_session(session, reason)
+    except RuntimeError as e:
+        fail(str(e), 2)
+    typer.echo(f"session {session} marked invalid ({reason}): {n} score(s) no longer count")

@@ -60,6 +60,11 @@ class TrialRow:
     envelope_rejected: int = 0
     stop_reason: str = ""  # policy_done | cycle_budget | time_budget | operator_stop
     scored_at: str = ""
+    # Added by issue 19: partial success on the task's rubric (0..100; empty where none was given: invalid, skip,
+    # or a row from before), and why a row no longer counts (empty: it counts; "redone ..." or "session invalid:
+    # <reason>"). Reports leave superseded rows out.
+    progress: int | None = None
+    superseded: str = ""
     env: str = ""  # environment fingerprint hash (records.environment; full record in environments.json)
 
 

@@ -47,9 +47,12 @@ class Cell:
 
 
 def our_cells(rows: list[TrialRow]) -> tuple[list[Cell], list[str], int]:
-    """Cells, problems (unknown outcomes), and how many duplicate rows were dropped."""
+    """Cells, problems (unknown outcomes), and how many duplicate rows were dropped. Superseded rows (a trial the
+    operator redid, a session declared invalid) are kept in the log but count for nothing here."""
     seen, unique = set(), []
     for r in rows:
+        if r.superseded:
+            continue
         key = astuple(r)
         if key not in seen:
             seen.add(key)
@@ -66,7 +69,7 @@ def our_cells(rows: list[TrialRow]) -> tuple[list[Cell], list[str], int]:
             groups[(r.task, r.model)].append(r.outcome)
     cells = [Cell(OURS, task, model, count_outcomes(outcomes), planned_trials(task))
              for (task, model), outcomes in groups.items()]
-    return cells, problems, len(rows) - len(unique)
+    return cells, problems, len([r for r in rows if not r.superseded]) - len(unique)
 
 
 def paper_cells(rows: list[PaperSuccessRow]) -> list[Cell]:

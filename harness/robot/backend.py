@@ -86,6 +86,11 @@ class RobotBackend(ABC):
         """The backend's own success detector for the current trial, or None where it has none (real robot)."""
         return None
 
+    def progress(self) -> int | None:
+        """The backend's own partial-success score (0..100 on the task's rubric) for the current trial, or None
+        where it cannot measure one (real robot: the operator gives it)."""
+        return None
+
     def __enter__(self) -> RobotBackend:
         self.connect()
         return self

@@ -6,6 +6,13 @@ decoder would raise, the C locale's surrogates cannot be stored): such a line is
 stored as it reads. While a trial runs on a terminal, `x` + Enter stops it early (the current step finishes). End of
 input (Ctrl-D, a closed pipe) at a question raises `OperatorQuit`: the session stops safely, as if the operator had
 chosen to quit. The note is optional: end of input there, or Ctrl-C, leaves it empty and the score stands.
+
+Issue 19 adds, each under the same rules: after a failure, the progress the trial made on the task's rubric (one
+key per level, 0 for none; a success is the rubric's top level, 100, without a question); at the score prompt,
+`r` redoes the previous trial (its score is kept but superseded) and `v` declares the whole session invalid (a
+reason is asked); in blind A/B sessions, once two policies ran the same scene, which did better (A / B / tie) and
+an optional note. Input that ends at the progress or preference prompt leaves that answer out (the score stands);
+at the reason prompt it still voids the session, with no reason given.
 """
 
 from __future__ import annotations
@@ -13,15 +20,19 @@ from __future__ import annotations
 import logging
 import select
 import sys
-from collections.abc import Mapping
-from typing import TextIO
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple, TextIO
 
 from harness.policy.base import Decision, Observation, Validator
 from harness.records.outcomes import Outcome
 from harness.robot.backend import SceneSetup
 from harness.robot.triallog import safe_text
+from harness.specs.task import FULL_PROGRESS, NO_PROGRESS_KEY, ProgressLevel
 
 SCORES = {"s": Outcome.SUCCESS, "f": Outcome.FAILURE, "i": Outcome.INVALID, "k": Outcome.SKIP}
+REDO, VOID = "redo", "void"  # session commands at the score prompt
+COMMANDS = {"r": REDO, "v": VOID}
+PREFERENCE_KEYS = {"a": "A", "b": "B", "t": "tie"}
 NOTE_MAX = 2000  # characters kept of a note (a pasted log is not a note)
 ECHO_MAX = 40  # characters of a refused answer shown back
 
@@ -30,6 +41,15 @@ log = logging.getLogger(__name__)
 
 class OperatorQuit(Exception):
     """The operator ended the session (or input closed)."""
+
+
+class Score(NamedTuple):
+    """The operator's answer at the score prompt: an outcome with its note and progress, or a session command
+    (`outcome` = REDO or VOID; `note` then holds VOID's reason)."""
+
+    outcome: str
+    note: str
+    progress: int | None = None  # 0..100 on the task's rubric; None: none asked (no rubric, invalid, skip, EOF)
 
 
 class OperatorConsole:
@@ -64,7 +84,7 @@ class OperatorConsole:
             self.say("   during a trial: type x + Enter to stop it early; Ctrl-C pauses (arm to sleep pose)")
 
     def trial_header(self, trial_index: int, trials: int, label: str, progress: Mapping[str, tuple[int, int]],
-                     scene: SceneSetup, success_text: str, attempt_note: str = "") -> None:
+                     scene: SceneSetup, success_text: str, attempt_note: str = "", reference: str = "") -> None:
         per_model = " | ".join(f"{lab}: {done}/{n} scored" for lab, (done, n) in sorted(progress.items()))
         self.say("")
         self.say(f"-- trial {trial_index + 1} of {trials} -- {label}{attempt_note} -- {per_model}")
@@ -73,6 +93,8 @@ class OperatorConsole:
             self.say(f"   distractors: {', '.join(scene.distractors)}")
         self.say(f"   instruction ({scene.language}): {scene.instruction}")
         self.say(f"   success: {success_text}")
+        if reference:
+            self.say(f"   reference image of this scene: {reference}")
 
     def cycle_line(self, line: Mapping) -> None:
         """The live line of one cycle: sub-task, plan, action, envelope, validator decision."""
@@ -124,11 +146,49 @@ class OperatorConsole:
             shown = answer if len(answer) <= ECHO_MAX else answer[:ECHO_MAX] + "..."
             self.say(f"   '{shown}' is not an answer here; type one of: {options}")
 
-    def ask_score(self) -> tuple[str, str]:
-        """The outcome, then an optional note. Once the outcome is given it stands: end of input at the note
-        prompt means no note; Ctrl-C there means no note and a pause after the score is recorded."""
-        outcome = self.ask("score: [s]uccess [f]ailure [i]nvalid (redo later) s[k]ip > ", SCORES)
-        self.stdout.write("note (Enter for none) > ")
+    def ask_score(self, rubric: Sequence[ProgressLevel] = (), commands: bool = False) -> Score:
+        """The outcome, the progress after a failure (with a rubric), then an optional note. Once the outcome is
+        given it stands: end of input at a later prompt means no answer there; Ctrl-C there means no answer and a
+        pause after the score is recorded. With `commands`, `r` / `v` return a REDO / VOID score instead."""
+        prompt = "score: [s]uccess [f]ailure [i]nvalid (redo later) s[k]ip"
+        choices: dict[str, str] = dict(SCORES)
+        if commands:
+            prompt += " | [r]edo the previous trial, [v]oid the session"
+            choices |= COMMANDS
+        outcome = self.ask(prompt + " > ", choices)
+        if outcome == VOID:
+            return Score(VOID, self.ask_reason())
+        if outcome == REDO:
+            return Score(REDO, "")
+        progress = self._ask_progress(outcome, rubric)
+        note = "" if self.pause_requested or self.closed else self.ask_note("note (Enter for none) > ")
+        return Score(outcome, note, progress)
+
+    def _ask_progress(self, outcome: str, rubric: Sequence[ProgressLevel]) -> int | None:
+        """A success is the top of the rubric; after a failure, the highest level the trial reached."""
+        if not rubric or outcome not in (Outcome.SUCCESS, Outcome.FAILURE):
+            return None
+        if outcome == Outcome.SUCCESS:
+            return FULL_PROGRESS
+        lower = list(rubric)[:-1]
+        if not lower:
+            return 0
+        choices = {NO_PROGRESS_KEY: "none", **{lvl.key: lvl.name for lvl in lower}}
+        values = {"none": 0, **{lvl.name: lvl.value for lvl in lower}}
+        levels = " ".join(f"[{lvl.key}] {lvl.name} {lvl.value}" for lvl in lower)
+        try:
+            return values[self.ask(f"progress reached: {levels} [{NO_PROGRESS_KEY}] none > ", choices)]
+        except OperatorQuit:
+            self.say("")
+        except KeyboardInterrupt:
+            self.pause_requested = True
+            self.say("")
+        return None
+
+    def ask_note(self, prompt: str) -> str:
+        """One optional free-text line: end of input or Ctrl-C give an empty note (Ctrl-C also asks for a pause);
+        bytes that are not UTF-8 are kept as U+FFFD, a long line is cut to NOTE_MAX characters."""
+        self.stdout.write(prompt)
         self.stdout.flush()
         try:
             note = self._readline()
@@ -141,7 +201,27 @@ class OperatorConsole:
         if len(note) > NOTE_MAX:
             note = note[:NOTE_MAX]
             self.say(f"   (note cut to its first {NOTE_MAX} characters)")
-        return outcome, note
+        return note
+
+    def ask_reason(self) -> str:
+        """Why the session is void (kept with it): one line, which may be empty."""
+        return self.ask_note("   the whole session will be marked invalid (kept, left out of reports). reason > ")
+
+    def ask_preference(self, label_a: str, label_b: str) -> tuple[str, str] | None:
+        """Blind A/B: which of the two runs of this scene did better, and an optional note. None when input ends
+        (or Ctrl-C, which asks for a pause) before an answer: no preference is recorded."""
+        try:
+            pick = self.ask(f"which did better on this scene? [a] {label_a} [b] {label_b} [t] tie > ",
+                            PREFERENCE_KEYS)
+        except OperatorQuit:
+            self.say("")
+            return None
+        except KeyboardInterrupt:
+            self.pause_requested = True
+            self.say("")
+            return None
+        note = "" if self.pause_requested or self.closed else self.ask_note("why (Enter for none) > ")
+        return pick, note
 
     def ask_quit(self) -> bool:
         """After Ctrl-C: quit the session (True) or go on (False)?"""

@@ -210,7 +210,7 @@ class SimBackend(RobotBackend):
             dest = tuple(float(v) for v in self._body_pos(scene.destination))
             region = self.objects[scene.destination].region
         return TargetState(tuple(float(v) for v in self._body_pos(scene.target)), bool(left), bool(right), dest,
-                           region, self.objects[scene.target].rest_z)
+                           region, self.objects[scene.target].rest_z, tuple(float(v) for v in self.ee_position()))
 
     def observe(self) -> Observation:
         if self.data is None:
@@ -304,3 +304,10 @@ class SimBackend(RobotBackend):
             return None
         self._tracker.update(self._target_state())
         return bool(self._tracker.success())
+
+    def progress(self) -> int | None:
+        """Partial success on the task's rubric, measured over the whole trial (`harness.sim.success`)."""
+        if self._tracker is None:
+            return None
+        self._tracker.update(self._target_state())
+        return self._tracker.progress(self.task.progress)

@@ -7,11 +7,14 @@ simulated arm connects, so a session on the real arm or the dry run never needs 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from harness.policy.base import Policy, Validator
-from harness.robot.backend import RobotBackend
+from harness.robot.backend import RobotBackend, SceneSetup
 from harness.robot.backends import make_backend as make_hardware_backend
 from harness.robot.console import OperatorConsole
 from harness.robot.factory import (
@@ -24,8 +27,11 @@ from harness.robot.factory import (
 from harness.sim.backend import SimBackend
 from harness.sim.oracle import OraclePolicy
 from harness.specs.model import ModelSpec
-from harness.specs.robot import RobotSpec
+from harness.specs.robot import RobotSpec, SimConfig
 from harness.specs.task import TaskSpec
+
+log = logging.getLogger(__name__)
+REFERENCE_ROBOT = "sim"  # the robot spec whose camera renders the reference image of a scene
 
 
 def make_backend(robot: RobotSpec, task: TaskSpec) -> RobotBackend:
@@ -67,3 +73,24 @@ def wire_session(robot: RobotSpec, task: TaskSpec, models: Sequence[ModelSpec], 
         for note in check_policy_models(current.policies):
             console.say(f"   {note}")
     return SessionParts(backend, current, judge or session_validator(validator, console, current))
+
+
+def reference_renderer(task: TaskSpec, sim_robot: SimConfig | None = None) -> Callable[[SceneSetup], np.ndarray]:
+    """The scene card's reference image: the simulator's render of the same schedule entry (its own arm and
+    camera, apart from the session's backend). mujoco is imported at the first render, so wiring it costs
+    nothing where no image is asked for; a failure there is the session's to report."""
+    state: dict[str, SimBackend] = {}
+
+    def render(scene: SceneSetup) -> np.ndarray:
+        if "sim" not in state:
+            from harness.specs import load_robot
+
+            robot = sim_robot if sim_robot is not None else load_robot(REFERENCE_ROBOT)
+            if not isinstance(robot, SimConfig):
+                raise ValueError(f"robot spec {robot.name!r} is not a simulator config; the reference image needs one")
+            state["sim"] = SimBackend(robot, task)
+        sim = state["sim"]
+        sim.reset(scene)
+        return sim.render()
+
+    return render

@@ -6,6 +6,12 @@
 - pick_place_lift: pick_place held at some point after a move (latched: placed and released), and afterwards the
   target is lifted more than 5 cm above where it was placed and held - in that order.
 
+Partial success (the task's `progress` rubric): the tracker latches the milestones a trial reached at any step -
+reached (the end effector within 4 cm of the target's centre, or a pad touching it), grasped (both pads), lifted
+(picked up), carried (held, lifted, over the destination's region), placed (inside the region), released (placed
+and let go). A success scores the rubric's top level (100); otherwise the highest lower level whose milestone was
+reached, so a trial that lifted the target and dropped it scores below one that succeeded.
+
 The detectors read a `TargetState` snapshot, so they can be checked without physics; `SuccessTracker` keeps the
 order of phases across the moves of one trial.
 """
@@ -16,8 +22,10 @@ import math
 from dataclasses import dataclass
 
 from harness.sim.objects import Region
+from harness.specs.task import FULL_PROGRESS, MILESTONES, ProgressLevel
 
 LIFT_M = 0.05
+REACH_M = 0.04
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class TargetState:
     destination: tuple[float, float, float] | None = None  # receptacle frame position
     region: Region | None = None
     rest_z: float = 0.0  # height of the target's frame above its lowest point when it lies on a surface
+    ee: tuple[float, float, float] | None = None  # end-effector position (for "reached")
 
     @property
     def held(self) -> bool:
@@ -61,6 +70,28 @@ def placed(state: TargetState) -> bool:
     return inside(state) and state.released
 
 
+def over_destination(state: TargetState) -> bool:
+    """The target's centre is within the destination region's radius (seen from above)."""
+    if state.destination is None or state.region is None:
+        return False
+    return math.hypot(state.position[0] - state.destination[0],
+                      state.position[1] - state.destination[1]) <= state.region.radius
+
+
+def milestones(state: TargetState, base_z: float) -> set[str]:
+    """The rubric milestones (`harness.specs.task.MILESTONES`) this snapshot shows."""
+    near = state.ee is not None and math.dist(state.ee, state.position) <= REACH_M
+    shown = {
+        "reached": near or state.left_contact or state.right_contact,
+        "grasped": state.held,
+        "lifted": picked_up(state, base_z),
+        "carried": picked_up(state, base_z) and over_destination(state),
+        "placed": inside(state),
+        "released": placed(state),
+    }
+    return {name for name in MILESTONES if shown[name]}
+
+
 class SuccessTracker:
     """Follows one trial: `update` after every executed step, `success` at any time."""
 
@@ -71,9 +102,11 @@ class SuccessTracker:
         self.check, self.rest_z = check, rest_z
         self.placed_z: float | None = None  # where the target rested when it was first seen placed and released
         self.last: TargetState | None = None
+        self.reached: set[str] = set()  # milestones seen at any step of the trial (latched)
 
     def update(self, state: TargetState) -> None:
         self.last = state
+        self.reached |= milestones(state, self.rest_z)
         if self.check == "pick_place_lift" and self.placed_z is None and placed(state):
             self.placed_z = state.position[2]
 
@@ -91,3 +124,12 @@ class SuccessTracker:
         if self.check == "pick_place":
             return placed(s)
         return self.placed_z is not None and picked_up(s, self.placed_z)
+
+    def progress(self, rubric: list[ProgressLevel]) -> int | None:
+        """Partial success on `rubric`: 100 on success, else the highest lower level reached (0: none); None
+        without a rubric."""
+        if not rubric:
+            return None
+        if self.success():
+            return FULL_PROGRESS
+        return max((lvl.value for lvl in rubric[:-1] if lvl.name in self.reached), default=0)

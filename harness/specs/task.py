@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from harness.specs.base import check, check_choice, check_positive
 
 SUCCESS_CHECKS = ("pickup", "pick_place", "pick_place_lift")
+# What the simulator's detector can measure below the top level of a progress rubric (`harness.sim.success`); the
+# top level is the task's success criterion itself, so any name may stand there.
+MILESTONES = ("reached", "grasped", "lifted", "carried", "placed", "released")
+NO_PROGRESS_KEY = "0"  # the console's answer for "no level reached" (progress 0)
+FULL_PROGRESS = 100  # a success is the top level of every rubric (RoboArena: binary success = 100)
 
 
 @dataclass
@@ -38,6 +43,15 @@ class VariationSpec:
 
 
 @dataclass
+class ProgressLevel:
+    """One level of a task's partial-success rubric: the operator types `key` once the trial reached `name`."""
+
+    name: str = "???"
+    value: int = 0  # 0..100; the last level of a rubric is 100 (= success)
+    key: str = "???"  # a single character, the console's answer for this level
+
+
+@dataclass
 class TaskSpec:
     name: str = "???"
     description: str = ""
@@ -50,6 +64,9 @@ class TaskSpec:
     variation: VariationSpec = field(default_factory=VariationSpec)
     success_check: str = "pickup"
     success_text: str = "???"  # shown to the operator when scoring
+    # Partial success (issue 19): ordered levels, increasing values, the last one 100 = success. Empty: the task
+    # records binary outcomes only.
+    progress: list[ProgressLevel] = field(default_factory=list)
     out_of_distribution: bool = False  # selects the sub-task sampling temperature
     cycle_budget: int = 15
     time_budget_s: float = 300.0
@@ -63,5 +80,25 @@ class TaskSpec:
               "an object name when success_check is pick_place or pick_place_lift")
         check(self.cycle_budget > 0, "cycle_budget", self.cycle_budget, "an integer > 0")
         check_positive("time_budget_s", self.time_budget_s)
+        _check_rubric(self.progress)
         check(self.variation.distractors_per_trial <= len(self.distractors), "variation.distractors_per_trial",
               self.variation.distractors_per_trial, f"at most the size of the distractor pool ({len(self.distractors)})")
+
+
+def _check_rubric(levels: list[ProgressLevel]) -> None:
+    """Values strictly increase to 100, names below the top are measurable milestones, keys are one distinct
+    character each (and not the 'none' key)."""
+    if not levels:
+        return
+    values = [lvl.value for lvl in levels]
+    check(all(0 < a < b for a, b in zip(values, values[1:], strict=False)) and values[0] > 0, "progress", values,
+          "levels with values strictly increasing from above 0")
+    check(values[-1] == FULL_PROGRESS, f"progress[{len(levels) - 1}].value", values[-1],
+          f"{FULL_PROGRESS} (the last level is the task's success)")
+    for i, lvl in enumerate(levels[:-1]):
+        check_choice(f"progress[{i}].name", lvl.name, MILESTONES)
+    keys = [lvl.key for lvl in levels]
+    for i, key in enumerate(keys):
+        check(len(key) == 1 and key == key.lower() and key != NO_PROGRESS_KEY and not key.isspace() and key not in keys[:i],
+              f"progress[{i}].key", key, f"one lower-case character, distinct within the rubric, not {NO_PROGRESS_KEY!r} "
+              "(the answer for no progress)")

@@ -60,7 +60,7 @@ def test_widowx_without_interbotix_is_explained(results, monkeypatch):
 def test_run_status_export(results):
     db = results / "robot" / "trials.sqlite"
     r = run("robot-trials", "--task", "pickup-multilingual", "--model", "scripted", "--robot", "dry-run",
-            "--trials", "3", input="s\n\nf\nmissed\nk\n\n")
+            "--trials", "3", input="s\n\nf\ng\nmissed\nk\n\n")
     assert r.exit_code == 0, r.output
     assert "instruction (es): recoge la zanahoria" in r.stdout and "instruction (zh): 拿起胡萝卜" in r.stdout
     assert db.exists()
@@ -75,6 +75,8 @@ def test_run_status_export(results):
                                                                          (2, "hi", "skip")]
     assert all(r.parse_failures == 1 and r.cycles == 4 and r.envelope_clipped > 0 for r in csv_rows)
     assert all(r.frames_path.endswith("trial.gif") and r.log_path.endswith("cycles.jsonl") for r in csv_rows)
+    assert [r.progress for r in csv_rows] == [100, 50, None]  # success = 100, failure reached "grasped", skip none
+    assert "0 preference(s)" in exp.stdout and (results / "robot" / "pairs.csv").exists()
 
 
 def test_status_without_a_log(results):

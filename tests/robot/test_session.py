@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -24,6 +25,7 @@ from tests.robot.fakes import RecordingBackend, SuccessBackend, TextPolicy
 from tests.robot.pty_driver import PtyProcess
 
 PROMPT = r"(score: \[s\]uccess.*?> |note \(Enter for none\) > |\[p\]roceed / \[r\]etry > |quit the session\? .*?> " \
+         r"|progress reached: .*?> |which did better on this scene\? .*?> |why \(Enter for none\) > " \
          r"|== session \S+ (complete|operator_quit))"
 
 
@@ -65,6 +67,12 @@ def test_console_over_a_pty_with_bad_keystrokes(env, tmp_path):
                 answer = next(scores)
                 seen_refusal["score"] |= answer == "maybe"
                 p.sendline(answer)
+            elif "progress reached" in text:
+                p.sendline("g")  # grasped
+            elif "which did better" in text:
+                p.sendline("t")
+            elif "why (Enter" in text:
+                p.sendline("both lifted it")
             elif "note" in text:
                 p.sendline(next(notes))
             elif "[p]roceed" in text:
@@ -90,6 +98,9 @@ def test_console_over_a_pty_with_bad_keystrokes(env, tmp_path):
     assert again and again[0][4] == 2  # the redo is attempt 2, run after the other trials
     assert got.index(again[0]) == len(got) - 1
     assert all(r[6] == "operator" for r in got) and sum(r[7] for r in got) == 1  # one operator retry
+    with sqlite3.connect(db) as c:  # the failure reached "grasped"; trial 1 (both succeeded) has its preference
+        assert c.execute("SELECT outcome, progress FROM trials WHERE outcome = 'failure'").fetchall() == [("failure", 50)]
+        assert c.execute("SELECT scene_index, preference, note FROM pairs").fetchall() == [(0, "tie", "both lifted it")]
 
 
 def test_ctrl_c_pauses_to_sleep_pose_and_quits(env, tmp_path):
@@ -150,7 +161,7 @@ def test_kill_9_loses_nothing_and_resumes(env, tmp_path, when):
     args = ["robot-trials", "--task", "pickup", "--model", "scripted", "--robot", "dry-run", "--trials", str(n),
             "--db", str(db)]
     if when == "waiting-for-a-score":
-        proc = _start(args, env, "s\nfirst\nf\n\nk\n\n")  # three scores, then it waits on trial 4
+        proc = _start(args, env, "s\nfirst\nf\n0\n\nk\n\n")  # three scores, then it waits on trial 4
         _wait_rows(db, 3, proc)
         time.sleep(0.5)  # trial 4 runs and waits for its score
     else:
@@ -197,7 +208,7 @@ def test_ctrl_c_mid_trial_sleeps_and_reruns_the_trial(tmp_path):
             return super().move(command)
 
     backend = InterruptOnce()
-    session, log, out = _session(backend, ["move down 1.0 cm"], "n\ns\n\nf\n\n", tmp=tmp_path)
+    session, log, out = _session(backend, ["move down 1.0 cm"], "n\ns\n\nf\n0\n\n", tmp=tmp_path)
     summary = session.run()
     assert summary.end_reason == "complete"
     assert backend.events.count("sleep") == 2  # the pause, then leaving the session
@@ -235,7 +246,7 @@ def test_closed_input_quits_safely(tmp_path):
 @pytest.mark.parametrize("answers, trials, code, recorded", [
     (b"s\n\xff\n", 1, 0, [(0, "success", "\ufffd")]),  # the reproduction: a byte that is not UTF-8
     (b"s\n", 1, 0, [(0, "success", "")]),  # end of input at the note: the score stands
-    (b"\xff\nf\nok\n", 3, UNFINISHED, [(0, "failure", "ok")]),  # input ends with trials still to run
+    (b"\xff\nf\n0\nok\n", 3, UNFINISHED, [(0, "failure", "ok")]),  # input ends with trials still to run
 ])
 @pytest.mark.parametrize("encoding", ["", "utf-8:strict"])  # the C.UTF-8 locale's surrogates; a strict decoder
 def test_piped_bytes_and_end_of_input_exit_status(env, tmp_path, answers, trials, code, recorded, encoding):
@@ -289,3 +300,77 @@ def test_auto_operator_uses_the_backend_detector(tmp_path):
     assert {r.blind_label for r in recs} == {"policy A", "policy B"}
     with pytest.raises(ValueError, match="needs a backend with its own success detector"):
         _session(RecordingBackend(), ["stay"], "", operator="auto", tmp=tmp_path / "c")
+
+
+def _ab_session(tmp_path, stdin: str, trials: int = 2, reference=None):
+    session, log, out = _session(RecordingBackend(), ["stay"], stdin, trials=trials, tmp=tmp_path, models=("a", "b"))
+    session.reference = reference
+    return session, log, out
+
+
+def test_blind_ab_preferences_redo_and_void(tmp_path):
+    import numpy as np
+
+    rendered = []
+
+    def reference(scene):
+        rendered.append(scene.trial_index)
+        return np.full((4, 6, 3), 10 * scene.trial_index, np.uint8)
+
+    answers = ("s\n\n"  # trial 1, first policy
+               "f\ng\nmissed\n"  # trial 1, second policy: a failure that grasped
+               "a\nA held on\n"  # preference for trial 1
+               "r\n"  # trial 2, first policy: redo the previous trial (trial 1, second policy) ...
+               "s\n\n"  # ... after scoring this one
+               "s\n\n"  # the redo of trial 1, second policy
+               "t\n\n"  # trial 1 compared again: the first preference compared the superseded run
+               "v\nthe carrot was the wrong size\n")  # trial 2, second policy: void the whole session
+    session, log, out = _ab_session(tmp_path, answers, reference=reference)
+    summary = session.run()
+    text = out.getvalue()
+    assert summary.end_reason == "invalid" and summary.redone == 1 and summary.preferences == 2
+    assert summary.remaining == 4  # nothing of a void session counts
+    got = [(r.trial_index, r.outcome, r.progress, r.superseded) for r in log.rows()]
+    assert sorted(got) == sorted([(0, "success", 100, "session invalid: the carrot was the wrong size"),
+                                  (0, "failure", 50, "redone: the operator superseded attempt 1"),
+                                  (0, "success", 100, "session invalid: the carrot was the wrong size"),
+                                  (1, "success", 100, "session invalid: the carrot was the wrong size")])
+    pairs = log.pairs()
+    assert [(p.scene_index, p.preference, p.note) for p in pairs] == [(0, "A", "A held on"), (0, "tie", "")]
+    assert pairs[0].superseded.startswith("redone") and pairs[1].superseded.startswith("session invalid")
+    assert log.invalid_sessions() == {session.session_id: "the carrot was the wrong size"}
+    assert "it runs again once this trial is scored" in text and "(redo: set the scene up as described)" in text
+    assert text.index("(redo: set the scene up") < text.rindex("-- trial 2 of 2")  # the redo ran next
+    # the scene card names each scene's reference image (rendered once per scene; the path does not name the
+    # model), and each trial directory keeps a copy
+    cards = re.findall(r"reference image of this scene: (\S+)", text)
+    assert len(cards) == 5 and rendered == [0, 1]
+    assert [Path(p).name[6:9] for p in cards] == ["000", "000", "001", "000", "001"]  # the redo ran 4th
+    assert not any(m in Path(p).parts for p in cards for m in ("a", "b"))
+    copies = sorted((tmp_path / "out" / session.session_id).glob("*/trial-*/reference.png"))
+    assert len(copies) == 5 and all(c.read_bytes() == copies[0].read_bytes() for c in copies
+                                    if c.parent.name.startswith("trial-000"))
+
+
+def test_a_preference_left_unanswered_is_asked_when_the_session_resumes(tmp_path):
+    session, log, _ = _ab_session(tmp_path, "s\n\nf\n0\n\n", trials=1)  # input ends at the preference prompt
+    assert session.run().end_reason == "complete" and log.pairs() == []
+    again, _, out = _ab_session(tmp_path, "b\nsecond one was closer\n", trials=1)
+    again.log = log
+    summary = again.run()
+    assert summary.preferences == 1 and "scored earlier, no preference yet" in out.getvalue()
+    (p,) = log.pairs()
+    winner = "b" if p.model_b == "b" else "a"
+    assert p.preference == "B" and log.rows(model=winner)[0].blind_label == "policy B"
+
+
+def test_auto_scoring_records_the_detectors_progress(tmp_path):
+    class Progressing(SuccessBackend):
+        def progress(self):
+            return 50
+
+    session, log, out = _session(Progressing(success_value=False), ["stay"], "", operator="auto", trials=1,
+                                 tmp=tmp_path)
+    session.run()
+    assert [(r.outcome, r.progress) for r in log.rows()] == [("failure", 50)]
+    assert "auto score: failure, progress 50" in out.getvalue()

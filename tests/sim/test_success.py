@@ -86,3 +86,38 @@ def test_pick_and_place_held_over_the_pot_is_not_placed(backend_for):
     b.move(MotionCommand(0, 0, 0, gripper=1.0))
     b.move(MotionCommand(0, 0, 0.05))
     assert b.success() is True
+
+
+def test_progress_on_the_rubric_is_the_highest_milestone_reached():
+    from harness.specs import load_task
+
+    rubric = load_task("pick-and-place").progress  # grasped 25, carried 50, placed 75, released 100
+    t = SuccessTracker("pick_place", rest_z=0.0125)
+    assert t.progress([]) is None  # a task without a rubric has no progress
+    t.update(state(x=0.2, dest=(0.3, 0.0, 0.0)))
+    assert t.progress(rubric) == 0
+    t.update(state(x=0.2, left=True, right=True))  # held at rest
+    assert t.progress(rubric) == 25
+    t.update(state(x=0.3, z=0.0125 + 0.1, left=True, right=True))  # held high over the pot
+    assert t.progress(rubric) == 50
+    t.update(state(x=0.3, z=0.02, left=True, right=True))  # in the pot, still held: placed, not released
+    assert t.progress(rubric) == 75 and not t.success()
+    t.update(state(x=0.2, z=0.0125))  # pulled back out and dropped beside it: the milestones stay latched
+    assert t.progress(rubric) == 75
+    t.update(state(x=0.3, z=0.02))  # in the pot and let go: the task's success is its top level
+    assert t.success() and t.progress(rubric) == 100
+
+
+def test_reached_is_the_gripper_near_the_target_and_a_drop_scores_below_success():
+    from harness.specs import load_task
+
+    rubric = load_task("pickup").progress  # reached 25, grasped 50, lifted 100
+    t = SuccessTracker("pickup", rest_z=0.0125)
+    t.update(TargetState((0.3, 0.0, 0.0125), False, False, ee=(0.3, 0.0, 0.10)))  # 9 cm above: not yet
+    assert t.progress(rubric) == 0
+    t.update(TargetState((0.3, 0.0, 0.0125), False, False, ee=(0.3, 0.0, 0.045)))
+    assert t.progress(rubric) == 25
+    t.update(TargetState((0.3, 0.0, 0.0125 + 0.08), True, True, ee=(0.3, 0.0, 0.1)))  # lifted: success
+    assert t.progress(rubric) == 100
+    t.update(TargetState((0.3, 0.0, 0.0125), False, False, ee=(0.3, 0.0, 0.1)))  # dropped by the end
+    assert not t.success() and t.progress(rubric) == 50  # "lifted" is the top level: only a success scores it
