@@ -147,8 +147,8 @@ def test_vqa_generates_through_a_served_model(scripted_spec):
             loaded.generate_batch(content, max_new_tokens=5, temperature=0.0)
     finally:
         server.stop()
-    with pytest.raises(PolicyServerError, match="no text requests"):
-        load_generator("http://127.0.0.1:9/act")
+    # an OpenVLA-REST URL answers VQA through the baseline server's text endpoint (harness/baselines)
+    assert load_generator("http://127.0.0.1:9/act").url == "http://127.0.0.1:9/generate"
     plain = serve(ServedModel.load(scripted_spec))
     try:
         with pytest.raises(PolicyServerError, match="serves no text requests"):
