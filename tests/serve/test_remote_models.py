@@ -91,7 +91,8 @@ def test_blind_ab_local_against_served(tmp_path, monkeypatch):
     with ServerProcess.serve(tmp_path / "srv") as server:
         db = tmp_path / "t.sqlite"
         r = CliRunner().invoke(app, ["robot-trials", "--task", "pickup", "--model", f"scripted,{server.url}",
-                                     "--robot", "dry-run", "--trials", "1", "--db", str(db)], input="s\n\nf\n\n")
+                                     "--robot", "dry-run", "--trials", "1", "--db", str(db)],
+                                    input="s\n\nf\n0\n\na\n\n")  # f: progress none; preference a
     assert r.exit_code == 0, r.output
     name = f"ws-127.0.0.1-{server.port}"
     assert sorted(m for m, *_ in _rows(db)) == sorted(["scripted", name])
@@ -119,7 +120,7 @@ def test_the_same_command_resumes_after_the_server_died(tmp_path, monkeypatch, c
     assert len(sleeps) == 2 and sleeps[0] < fault < sleeps[1]  # parked at the fault, then leaving the session
 
     with ServerProcess.serve(tmp_path / "srv2", port=port):  # back, on the same address
-        r = CliRunner().invoke(app, command, input="f\n\ns\n\n")
+        r = CliRunner().invoke(app, command, input="f\n0\n\ns\n\n")  # f: progress none
     assert r.exit_code == 0, r.output
     assert "resuming: 1 trial(s) already scored" in r.output
     assert _rows(db)[:2] == first  # nothing already scored is touched
