@@ -140,7 +140,7 @@ demo-serve: setup $(VENV)/.stamp-serve
 	done; \
 	[ -s $(DEMO_SERVE)/port ] || { echo "demo-serve: the policy server did not start in 60 s" >&2; exit 1; }; \
 	url=ws://127.0.0.1:$$(cat $(DEMO_SERVE)/port); echo "demo-serve: scripted policy served at $$url"; \
-	printf 's\nserved over websocket\nf\n\n' | $(CLI) robot-trials --task pickup --model $$url --robot dry-run \
+	printf 's\nserved over websocket\nf\nr\n\n' | $(CLI) robot-trials --task pickup --model $$url --robot dry-run \
 		--operator human --trials 2 --db $(DEMO_SERVE)/trials.sqlite --out $(DEMO_SERVE)/trials; \
 	$(CLI) trials status --db $(DEMO_SERVE)/trials.sqlite
 
