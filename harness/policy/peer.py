@@ -82,7 +82,8 @@ class PeerGenerator:
         self._info: Any = None
         self._compiler: Any = None
         self._compiled: dict[str, Any] = {}
-        self._prefix_key: tuple[tuple[int, ...], tuple[bytes, ...]] | None = None
+        self._prefix_key: tuple[tuple[str, tuple[bytes, ...]], int] | None = None  # (prefix text, images), length
+        self._prefix_ids: list[int] = []
         self._prefix_cache: Any = None
 
     # ---------------------------------------------------------------- grammar
@@ -113,28 +114,31 @@ class PeerGenerator:
 
     # ---------------------------------------------------------------- prefix cache
     def _prefix(self, prompt: Prompt, images: Sequence[Image.Image], ids: list[int]) -> tuple[int, int]:
-        """Make sure the cache holds this prompt's image+instruction prefix; (prefix length, tokens prefilled now)."""
+        """Make sure the cache holds this prompt's image+instruction prefix; (prefix length, tokens prefilled now).
+        The prefix is prefilled once per observation and instruction (the image is encoded for it then only)."""
         import torch
         from transformers import DynamicCache
 
         loaded = self.loaded
+        keys = tuple(hashlib.sha256(im.convert("RGB").tobytes()).digest() + bytes(str(im.size), "ascii")
+                     for im in images)
+        key = (shared_prefix_text(prompt), keys)
+        if self._prefix_key is not None and self._prefix_key[0] == key:
+            n = self._prefix_key[1]
+            if common_prefix(ids[:n], self._prefix_ids) == n and n < len(ids):
+                return n, 0
         text, imgs = loaded.render(prompt_content(prompt, images)[:-1] + [shared_prefix_text(prompt)])
         inputs = loaded.encode([text], [imgs])
         prefix_ids = inputs["input_ids"][0].tolist()
         # the prefix rendered alone ends its turn where the prompt goes on: the shared ids are the common ones, less
         # the last (its logits start the answer, so `generate` must run at least one prompt token)
         n = min(common_prefix(prefix_ids, ids), len(ids) - 1)
-        keys = tuple(hashlib.sha256(im.convert("RGB").tobytes()).digest() + bytes(str(im.size), "ascii")
-                     for im in imgs)
-        key = (tuple(ids[:n]), keys)
-        if key == self._prefix_key:
-            return n, 0
         placed = loaded.on_device({k: v[:, :n] if v.dim() == 2 and v.shape[1] == len(prefix_ids) else v
                                    for k, v in inputs.items()})
         cache = DynamicCache(config=loaded.base_model().config)
         with torch.inference_mode():
             loaded.model(**placed, cache=cache, use_cache=True)
-        self._prefix_key, self._prefix_cache = key, cache
+        self._prefix_key, self._prefix_ids, self._prefix_cache = (key, n), ids[:n], cache
         return n, n
 
     # ---------------------------------------------------------------- decoding
