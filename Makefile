@@ -59,7 +59,13 @@ $(VENV)/.stamp-serve: pyproject.toml $(VENV)/.stamp-base
 	$(PIP) install --no-deps "$(call EXTRA_PIN,serve)"
 	touch $@
 
-EXTRAS_ALL := train grammar gemini sim reports vqa robot serve
+# xgrammar --no-deps after its real dependencies (pyproject.toml says why).
+$(VENV)/.stamp-peer: pyproject.toml $(VENV)/.stamp-base
+	$(PIP) install -e ".[peer-deps]"
+	$(PIP) install --no-deps "$(call EXTRA_PIN,peer)"
+	touch $@
+
+EXTRAS_ALL := train grammar gemini sim reports vqa robot serve peer
 
 # The simulator renders offscreen through EGL with Mesa's software rasteriser (MUJOCO_GL=egl, no GPU needed).
 # Its Debian packages are installed here when missing (a no-op when present; apt needs root).

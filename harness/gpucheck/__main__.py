@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.gpucheck.arch import PAPER_PARAMS, tokenizer_source
+from harness.gpucheck.rows import BENCH_CYCLES
 from harness.paths import REPO_ROOT, cache_dir
 
 PAPER_CYCLE_S = 6.1  # median action-cycle latency, Gemma-3-12B VLM2VLA on an A100 (paper)
@@ -85,6 +86,13 @@ def summary(row: Row) -> str:
     if "params" in r:
         return f"{r['params'] / 1e9:.2f} B params (README: {PAPER_PARAMS / 1e9:.1f} B), vocab {r['vocab']}" + (
             f", built in {r['build_s']:.0f} s" if "build_s" in r else "")
+    if "bench" in r:
+        opt, peer = r["bench"].get("optimized", {}), r["bench"].get("peer", {})
+        ratios = r["ratios"]
+        return (f"{opt.get('cycles')} cycles/variant: optimized median {_fmt(opt.get('median_s'))} s, peer "
+                f"{_fmt(peer.get('median_s'))} s (x{_fmt(ratios.get('median_wall_vs_peer'))}), passes "
+                f"x{_fmt(ratios.get('forward_passes_vs_peer'))} the peer's, x{_fmt(ratios.get('forward_passes'))} "
+                f"the baseline's; malformed {opt.get('malformed')} / {peer.get('malformed')}" + row.note)
     if "median_cycle_s" in r:
         return (f"{r['cycles']} cycles: median {r['median_cycle_s']:.2f} s/cycle, {r['forward_passes']:.1f} "
                 f"passes/cycle, {r['ms_per_pass']:.1f} ms/pass, {r['accepted_drafts']:.0f} drafts accepted, "
@@ -175,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
         r = add("policy", label, "policy", {"model": m, "data": str(data), "cycles": cycles})
         if m != "tiny" and r.status == "ok":
             r.check = f"paper {PAPER_CYCLE_S} s/cycle (A100, trained)"
+
+    # the policy benchmark (baseline, optimized, peer) on tiny in bf16 (the random 12B would spend the row's time on
+    # its baseline writing to the token budget); rows -> OUT/policy-bench_<device>.csv
+    slug = "".join(ch if ch.isalnum() else "-" for ch in device_name(dev).split(" (")[0]).strip("-").lower()
+    r = add("policy-bench", "tiny", "bench", {"model": "tiny", "data": str(data), "cycles": 2 if a.quick else BENCH_CYCLES,
+                                              "csv": str(out / f"policy-bench_{slug}.csv")})
+    if r.status == "ok":
+        r.note = f" on {r.result['device']} ({r.result['dtype']}); rows {Path(r.result['csv']).name}"
 
     # LoRA steps in bf16 with gradient checkpointing; killed at its first checkpoint past half-way, then resumed.
     train_model = big if have_big else "tiny"

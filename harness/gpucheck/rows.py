@@ -2,7 +2,8 @@
 
 A fresh process per row makes its peak GPU memory its own (`torch.cuda.max_memory_allocated`) and keeps a crash or
 an out-of-memory error inside one row. Rows use the harness's public entry points only (`load_model`, `train`,
-`VLM2VLAPolicy` + `FastGenerator`, `logprob_rows`, the `vlm2vla` CLI), the same code paths a user runs.
+`VLM2VLAPolicy` + `FastGenerator`, `run_policy_bench`, `logprob_rows`, the `vlm2vla` CLI), the same code paths a user
+runs.
 """
 
 from __future__ import annotations
@@ -78,9 +79,39 @@ def policy(a: dict[str, Any]) -> dict[str, Any]:
         malformed += out.chunk is None
         drafts += sum(v for k, v in out.stats.items() if k.endswith("accepted_tokens"))
     median = statistics.median(walls)
-    return {"cycles": len(walls), "median_cycle_s": median, "mean_cycle_s": statistics.fmean(walls),
+    return {"device": device_label(a["device"]), "cycles": len(walls), "median_cycle_s": median, "mean_cycle_s": statistics.fmean(walls),
             "forward_passes": statistics.fmean(passes), "ms_per_pass": 1000 * sum(walls) / max(1, sum(passes)),
             "malformed": malformed, "accepted_drafts": drafts}
+
+
+BENCH_CYCLES = 30  # the policy benchmark's cycles per variant on a GPU
+
+
+def bench(a: dict[str, Any]) -> dict[str, Any]:
+    """`vlm2vla bench policy`'s benchmark (baseline, optimized, peer; same inputs, seeds, interleaving) on the row's
+    device, the model in bf16 on CUDA; its rows go to `a["csv"]` with the device named in the file name and here."""
+    from harness.models import load_model
+    from harness.policy.bench import dlan_inputs, run_policy_bench
+
+    spec = model_spec(a["model"])
+    if a["device"].startswith("cuda"):
+        spec = replace(spec, dtype="bfloat16")
+    loaded = load_model(spec, device=a["device"])
+    result = run_policy_bench(loaded, dlan_inputs(a["data"]), a.get("cycles", BENCH_CYCLES),
+                              csv_path=Path(a["csv"]) if a.get("csv") else None)
+    m = result.metrics
+    per = {v: {k: m[v][k] for k in ("median_s", "forward_passes", "malformed", "cycles")} for v in result.variants}
+    return {"device": device_label(a["device"]), "dtype": spec.dtype, "bench": per, "ratios": result.ratios,
+            "targets": result.targets, "csv": a.get("csv"), "table": list(result.table)}
+
+
+def device_label(device: str) -> str:
+    """The GPU's name (what the benchmark's numbers belong to), or 'cpu'."""
+    if not device.startswith("cuda"):
+        return "cpu"
+    import torch
+
+    return torch.cuda.get_device_name(torch.device(device))
 
 
 def train(a: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +153,8 @@ def cli(a: dict[str, Any]) -> dict[str, Any]:
 
 
 ROWS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "params": params, "build12b": build12b, "policy": policy, "train": train, "logprob": logprob, "cli": cli}
+    "params": params, "build12b": build12b, "policy": policy, "bench": bench, "train": train, "logprob": logprob,
+    "cli": cli}
 
 
 def _sync(device: str) -> None:

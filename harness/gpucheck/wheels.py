@@ -27,13 +27,17 @@ WHEELS = ["omegaconf>=2.3,<2.5", "antlr4-python3-runtime==4.13.2", "pydantic>=2.
 SOURCES = ["deepspeed>=0.16,<0.20", "hjson"]
 
 
+def extra_requirements(name: str) -> list[str]:
+    """The requirements of one of pyproject's extras."""
+    import tomllib
+
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][name]
+
+
 def pinned(*names: str) -> list[str]:
     """Our own pins of `names` (pyproject's `train` extra): the GPU image's transformers may predate the API the
     harness uses (5.17 there has no `cache=`), so the check brings the version the tests ran on."""
-    import tomllib
-
-    extra = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["train"]
-    return [r for r in extra if r.split(">")[0].split("=")[0].split("<")[0].strip() in names]
+    return [r for r in extra_requirements("train") if r.split(">")[0].split("=")[0].split("<")[0].strip() in names]
 
 PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--platform", "manylinux2014_x86_64",
             "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux_2_28_x86_64", "--platform",
@@ -44,7 +48,9 @@ def fetch(dest: Path, *, with_deepspeed: bool = True) -> tuple[list[str], list[s
     """Download into `dest`; returns (fetched, failed) requirement strings."""
     dest.mkdir(parents=True, exist_ok=True)
     done, failed = [], []
-    wheels = WHEELS + pinned("transformers", "peft") + ["regex>=2025.10.22"]  # regex: transformers 5.24's floor
+    # regex: transformers 5.24's floor; the `peer` extra (xgrammar, ~5 MB): the policy benchmark's peer
+    wheels = WHEELS + pinned("transformers", "peft") + ["regex>=2025.10.22"] \
+        + extra_requirements("peer-deps") + extra_requirements("peer")
     for req, extra in [(r, PLATFORM) for r in wheels] + [(r, []) for r in (SOURCES if with_deepspeed else [])]:
         p = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest), *extra, req],
                            capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""The policy benchmark: the optimized decoding against the naive baseline, same inputs and seeds, one run.
+"""The policy benchmark: the optimized decoding against the naive baseline and the peer, same inputs and seeds, one run.
 
 A cycle is the policy's three stages on one observation: sub-tasks (`start`), then the motion plan and the action
 chunk of the first sub-task (`act`). Variants:
@@ -6,14 +6,20 @@ chunk of the first sub-task (`act`). Variants:
 - baseline: three plain `model.generate` calls (`NaiveGenerator`), no cache reuse, unconstrained;
 - optimized: `FastGenerator.from_spec` (prefix KV-cache reuse, jump-forward, restricted logits, prompt-lookup
   drafts) with sub-tasks, plan and action each decoded under its grammar (a bounded numbered list, the plan
-  language, the action representation).
+  language, the action representation);
+- peer: what a researcher who wants parseable text would run (`PeerGenerator`): `model.generate` with xgrammar's
+  transformers logits processor on the same three grammars and the image+instruction prefix cache reused across the
+  three prompts as transformers documents it. The targets compare the optimized decoding with the peer; the
+  baseline ratios stay for reference (the baseline writes to its token budget, so they mostly measure early stops).
 
-Both run the same `VLM2VLAPolicy` on the same observations (real D_lan images and instructions) with the same
-per-cycle seeds, interleaved cycle by cycle (the order alternates) so machine noise hits both alike. Decoder forward
-passes are counted by the same hook on the language model for both. One untimed warm-up cycle per variant comes
-first, and the grammar engine's one-off tokenizer setup is timed apart. The summary counts, per variant, the action
-chunks a bound ended (token budget or `generation.max_action_steps`): the steps after them were never written. Rows (`PolicyBenchRow`, one per cycle per
-variant) are rewritten atomically after every cycle, so an interrupted run keeps what it measured.
+All run the same `VLM2VLAPolicy` on the same observations (real D_lan images and instructions) with the same
+per-cycle seeds and the same sampling distribution, interleaved cycle by cycle (the order alternates) so machine
+noise hits them alike. Decoder forward passes are counted by the same hook on the language model for all. One
+untimed warm-up cycle per variant comes first, and the grammar engines' one-off tokenizer setup is timed apart. The
+summary counts, per variant, the action chunks a bound ended (token budget or `generation.max_action_steps`): the
+steps after them were never written; and wherever the optimized decoding loses to the peer, it says on what and
+shows the counters that explain it. Rows (`PolicyBenchRow`, one per cycle per variant) are rewritten atomically
+after every cycle, so an interrupted run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from harness.paths import results_dir
 from harness.policy.base import Observation
 from harness.policy.decoding import FastGenerator, ForwardCounter, NaiveGenerator
 from harness.policy.hierarchical import VLM2VLAPolicy
+from harness.policy.peer import PeerGenerator
 from harness.records import BenchResult, PolicyBenchRow
 from harness.records.environment import env_of
 from harness.records.io import write_rows
@@ -38,8 +45,9 @@ from harness.records.io import write_rows
 if TYPE_CHECKING:
     from harness.models.loaded import LoadedModel
 
-VARIANTS = ("baseline", "optimized")
-TARGETS = {"forward_passes": 0.5, "median_wall": 0.6}  # optimized / baseline, at most
+VARIANTS = ("baseline", "optimized", "peer")
+TARGETS = {"median_wall": 0.5, "forward_passes": 0.6}  # optimized / peer, at most
+CONSTRAINED = ("optimized", "peer")  # the variants that decode under the grammars: 0 malformed is their target
 MIN_CYCLES_FOR_MALFORMED_TARGET = 100
 
 
@@ -84,14 +92,38 @@ class VariantSummary:
     generated_tokens: float
     malformed: int
     truncated: int = 0  # action chunks a bound ended (token budget or generation.max_action_steps)
+    reused_tokens: float = 0.0  # mean per cycle: prompt tokens whose keys/values came from a cache
+    forced_tokens: float = 0.0  # appended by jump-forward without a pass of their own
+    accepted_tokens: float = 0.0  # prompt-lookup draft tokens accepted
 
     @classmethod
-    def of(cls, variant: str, rows: Sequence[PolicyBenchRow], truncated: int = 0) -> VariantSummary:
+    def of(cls, variant: str, rows: Sequence[PolicyBenchRow], truncated: int = 0,
+           counts: Sequence[dict[str, float]] = ()) -> VariantSummary:
+        """From the variant's rows, and per cycle the `EXTRA_COUNTS` of its stats (empty: 0)."""
         wall = np.array([r.wall_s for r in rows])
+        extra = {k: statistics.fmean(c[k] for c in counts) if counts else 0.0 for k in EXTRA_COUNTS}
         return cls(variant, len(rows), float(np.median(wall)), float(wall.mean()),
                    float(np.percentile(wall, 25)), float(np.percentile(wall, 75)), float(wall.max()),
                    statistics.fmean(r.forward_passes for r in rows), statistics.fmean(r.prefill_tokens for r in rows),
-                   statistics.fmean(r.generated_tokens for r in rows), sum(r.malformed for r in rows), truncated)
+                   statistics.fmean(r.generated_tokens for r in rows), sum(r.malformed for r in rows), truncated,
+                   **extra)
+
+    @property
+    def ms_per_pass(self) -> float:
+        """Mean wall time per decoder forward pass (the grammar engine's and sampling's time included)."""
+        return 1000 * self.mean_s / self.forward_passes if self.forward_passes else float("nan")
+
+    @property
+    def tokens_per_pass(self) -> float:
+        return self.generated_tokens / self.forward_passes if self.forward_passes else float("nan")
+
+
+EXTRA_COUNTS = ("reused_tokens", "forced_tokens", "accepted_tokens")
+
+
+def cycle_count(stats: dict[str, float], key: str) -> float:
+    """A counter over the whole cycle: the sub-task stage's plus the plan and action stages' total."""
+    return float(stats.get(f"subtasks_{key}", 0.0) + stats.get(key, 0.0))
 
 
 def default_csv(model: str) -> Path:
@@ -99,15 +131,54 @@ def default_csv(model: str) -> Path:
     return results_dir() / "bench" / f"policy_{model}.csv"
 
 
-def _ratio(summaries: dict[str, VariantSummary], key: str) -> float:
-    """optimized / baseline of one summary field (nan where the baseline measured zero)."""
-    base, opt = getattr(summaries["baseline"], key), getattr(summaries["optimized"], key)
-    return opt / base if base else float("nan")
+RATIOS = (("median_wall", "median_s"), ("mean_wall", "mean_s"), ("forward_passes", "forward_passes"),
+          ("prefill_tokens", "prefill_tokens"))
+
+
+def _ratio(summaries: dict[str, VariantSummary], key: str, reference: str) -> float:
+    """optimized / reference of one summary field (nan where the reference measured zero)."""
+    ref, opt = getattr(summaries[reference], key), getattr(summaries["optimized"], key)
+    return opt / ref if ref else float("nan")
+
+
+# measures where more is worse, with what explains a loss on each (read with the counters line)
+MEASURES = {
+    "median_s": ("median cycle wall", "s", "time per pass (ms/pass) times passes: a higher ms/pass is the decoder's "
+                 "own per-step work (grammar mask, sampling, drafts verified in the pass)"),
+    "mean_s": ("mean cycle wall", "s", "as the median; the mean also carries the slow tail (long sub-task lists)"),
+    "forward_passes": ("forward passes", "/cycle", "passes = prefills + tokens sampled: more generated tokens, or "
+                       "fewer forced and accepted tokens per pass"),
+    "prefill_tokens": ("prefill tokens", "/cycle", "prompt tokens no cache held (see reused): the optimized decoder "
+                       "reuses its last sequence only while it fits the sliding window, the peer deep-copies its "
+                       "prefix cache for every prompt"),
+    "malformed": ("malformed chunks", "", "action texts that did not parse (a budget cut mid-step)"),
+    "truncated": ("truncated chunks", "", "action chunks a bound ended"),
+}
+
+
+def losses(summaries: dict[str, VariantSummary]) -> list[str]:
+    """Where the optimized decoding does worse than the peer, and the counters that say why (none when it wins)."""
+    if "optimized" not in summaries or "peer" not in summaries:
+        return []
+    opt, peer = summaries["optimized"], summaries["peer"]
+    lost = []
+    for key, (label, unit, why) in MEASURES.items():
+        a, b = getattr(opt, key), getattr(peer, key)
+        if a > b:
+            lost.append(f"optimized loses to the peer on {label}: {a:.4g}{unit} vs {b:.4g}{unit}; why: {why}")
+    if lost:
+        lost.append("counters per cycle (optimized | peer): " + "; ".join(
+            f"{name} {getattr(opt, key):.1f} | {getattr(peer, key):.1f}" for name, key in (
+                ("passes", "forward_passes"), ("generated", "generated_tokens"), ("tokens/pass", "tokens_per_pass"),
+                ("forced", "forced_tokens"), ("accepted drafts", "accepted_tokens"), ("prefill", "prefill_tokens"),
+                ("reused", "reused_tokens"), ("ms/pass", "ms_per_pass"))))
+    return lost
 
 
 def summarize(model: str, summaries: dict[str, VariantSummary], grammar_setup_s: float,
               csv_path: Path | None) -> BenchResult:
-    """The benchmark's result: per-variant summaries, the ratios against the baseline and the targets."""
+    """The benchmark's result: per-variant summaries, the optimized decoding's ratios against the baseline and
+    the peer, the targets (against the peer), and where it loses to the peer."""
     lines = [f"{'variant':<10}{'cycles':>7}{'median s':>10}{'mean s':>9}{'IQR s':>16}{'max s':>8}"
              f"{'fwd/cycle':>11}{'prefill':>9}{'gen tok':>9}{'malformed':>11}{'truncated':>11}"]
     for s in summaries.values():
@@ -117,25 +188,28 @@ def summarize(model: str, summaries: dict[str, VariantSummary], grammar_setup_s:
                      f"{f'{s.truncated}/{s.cycles}':>11}")
     ratios: dict[str, float] = {}
     targets: dict[str, bool] = {}
-    if len(summaries) == 2:
-        ratios = {name: _ratio(summaries, key) for name, key in (("median_wall", "median_s"), ("mean_wall", "mean_s"),
-                                                                 ("forward_passes", "forward_passes"),
-                                                                 ("prefill_tokens", "prefill_tokens"))}
-        lines.append(f"optimized / baseline: median wall x{ratios['median_wall']:.2f}, mean wall "
-                     f"x{ratios['mean_wall']:.2f}, forward passes x{ratios['forward_passes']:.2f}, "
-                     f"prefill tokens x{ratios['prefill_tokens']:.2f}")
-        opt = summaries["optimized"]
+    for reference, suffix in (("baseline", ""), ("peer", "_vs_peer")):
+        if reference not in summaries or "optimized" not in summaries:
+            continue
+        r = {name: _ratio(summaries, key, reference) for name, key in RATIOS}
+        ratios.update({name + suffix: v for name, v in r.items()})
+        lines.append(f"optimized / {reference}: median wall x{r['median_wall']:.2f}, mean wall "
+                     f"x{r['mean_wall']:.2f}, forward passes x{r['forward_passes']:.2f}, "
+                     f"prefill tokens x{r['prefill_tokens']:.2f}")
+    if "peer" in summaries and "optimized" in summaries:
         targets = {
-            f"forward passes <= {TARGETS['forward_passes']}x baseline":
-                ratios["forward_passes"] <= TARGETS["forward_passes"],
-            f"median cycle wall <= {TARGETS['median_wall']}x baseline": ratios["median_wall"] <= TARGETS["median_wall"],
-            f"0 malformed chunks in >= {MIN_CYCLES_FOR_MALFORMED_TARGET} cycles":
-                opt.malformed == 0 and opt.cycles >= MIN_CYCLES_FOR_MALFORMED_TARGET,
+            f"median cycle wall <= {TARGETS['median_wall']}x peer": ratios["median_wall_vs_peer"] <= TARGETS["median_wall"],
+            f"forward passes <= {TARGETS['forward_passes']}x peer":
+                ratios["forward_passes_vs_peer"] <= TARGETS["forward_passes"],
+            f"0 malformed chunks (optimized and peer) in >= {MIN_CYCLES_FOR_MALFORMED_TARGET} cycles":
+                all(summaries[v].malformed == 0 and summaries[v].cycles >= MIN_CYCLES_FOR_MALFORMED_TARGET
+                    for v in CONSTRAINED),
         }
+    lines += losses(summaries)
     if any(s.truncated for s in summaries.values()):
         lines.append("truncated: action chunks a bound ended (raise generation.action.max_new_tokens or "
                      "generation.max_action_steps in the model spec)")
-    lines.append(f"grammar engine setup (once per process, not in the cycles): {grammar_setup_s:.2f} s")
+    lines.append(f"grammar engines' setup (once per process, not in the cycles): {grammar_setup_s:.2f} s")
     metrics = {"model": model, "grammar_setup_s": grammar_setup_s, "csv": None if csv_path is None else str(csv_path),
                **{v: asdict(s) for v, s in summaries.items()}}
     return BenchResult("policy", tuple(summaries), metrics, ratios=ratios, targets=targets, table=tuple(lines))
@@ -144,6 +218,8 @@ def summarize(model: str, summaries: dict[str, VariantSummary], grammar_setup_s:
 def _policy(loaded: LoadedModel, variant: str) -> VLM2VLAPolicy:
     if variant == "baseline":
         return VLM2VLAPolicy(loaded, NaiveGenerator(loaded), constrained=False, name="baseline")
+    if variant == "peer":
+        return VLM2VLAPolicy(loaded, PeerGenerator(loaded), name="peer")
     return VLM2VLAPolicy(loaded, FastGenerator.from_spec(loaded), name="optimized")
 
 
@@ -157,41 +233,49 @@ def _cycle(policy: VLM2VLAPolicy, counter: ForwardCounter, item: BenchInput) -> 
 
 
 def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: int, *,
-                     csv_path: Path | None = None, warmup: int = 1,
+                     csv_path: Path | None = None, warmup: int = 1, variants: Sequence[str] = VARIANTS,
                      progress: Callable[[int], None] | None = None) -> BenchResult:
     """Run `cycles` cycles per variant over `inputs` (cycled through); see the module doc."""
     if cycles < 1:
         raise ValueError(f"cycles must be >= 1, got {cycles}")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise ValueError(f"variants {list(variants)}: choose among {list(VARIANTS)}")
     from harness.policy.grammar import ll_tokenizer
 
+    variants = tuple(v for v in VARIANTS if v in variants)
     t0 = time.perf_counter()
-    policies = {v: _policy(loaded, v) for v in VARIANTS}
-    if policies["optimized"].grammar is not None:
+    policies = {v: _policy(loaded, v) for v in variants}
+    if "optimized" in policies and policies["optimized"].grammar is not None:
         ll_tokenizer(loaded.tokenizer, loaded.stop_ids)
+    if "peer" in policies:
+        policies["peer"].generator.setup()
     grammar_setup = time.perf_counter() - t0
     counter = ForwardCounter(loaded)
     for i in range(warmup):
-        for v in VARIANTS:
+        for v in variants:
             _cycle(policies[v], counter, inputs[i % len(inputs)])
-    for p in policies.values():  # the measured cycles use the same seeds in both variants
+    for p in policies.values():  # the measured cycles use the same seeds in every variant
         p.reset_trials()
     rows: list[PolicyBenchRow] = []
-    truncated = dict.fromkeys(VARIANTS, 0)
+    truncated = dict.fromkeys(variants, 0)
+    counts: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     name = loaded.spec.name
     for c in range(cycles):
         item = inputs[c % len(inputs)]
-        order = VARIANTS if c % 2 == 0 else VARIANTS[::-1]
+        order = variants if c % 2 == 0 else variants[::-1]
         for v in order:
             wall, passes, stats, malformed = _cycle(policies[v], counter, item)
             rows.append(PolicyBenchRow(name, v, c, round(wall, 6), passes,
-                                       int(stats.get("subtasks_prefill_tokens", 0) + stats["prefill_tokens"]),
-                                       int(stats.get("subtasks_generated_tokens", 0) + stats["generated_tokens"]),
-                                       malformed, env_of(loaded)))
+                                       int(cycle_count(stats, "prefill_tokens")),
+                                       int(cycle_count(stats, "generated_tokens")), malformed, env_of(loaded)))
             truncated[v] += int(stats.get("action_truncated", 0.0) > 0)
+            counts[v].append({k: cycle_count(stats, k) for k in EXTRA_COUNTS})
         rows.sort(key=lambda r: (VARIANTS.index(r.variant), r.cycle))
         if csv_path is not None:
             write_rows(csv_path, rows, PolicyBenchRow)
         if progress is not None:
             progress(c + 1)
-    summaries = {v: VariantSummary.of(v, [r for r in rows if r.variant == v], truncated[v]) for v in VARIANTS}
+    summaries = {v: VariantSummary.of(v, [r for r in rows if r.variant == v], truncated[v], counts[v])
+                 for v in variants}
     return summarize(name, summaries, grammar_setup, csv_path)

@@ -3,8 +3,9 @@
 From `results/bench/policy_<model>.csv` (`vlm2vla bench policy`): median, mean, std, IQR, min and max of the
 per-cycle wall time (as the paper reports it), mean decoder forward passes, prefill and generated tokens per cycle,
 and the malformed-output rate; each non-baseline variant's median and forward passes as a ratio of the baseline of
-the same model measured in the same run. The paper's A100 numbers are a labelled reference row, not comparable
-hardware.
+the same model measured in the same run, and the optimized decoding's as a ratio of the peer's (`generate` with
+xgrammar's logits processor and a reused prefix cache: what the targets compare against). The paper's A100 numbers
+are a labelled reference row, not comparable hardware.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from harness.reports.table import Column, Table
 
 PRODUCE = "run `vlm2vla bench policy --model <model>` (writes results/bench/policy_<model>.csv)"
 BASELINE = "baseline"
+PEER = "peer"
+OPTIMIZED = "optimized"
 
 
 def _groups(rows: list[PolicyBenchRow]) -> dict[tuple[str, str], list[PolicyBenchRow]]:
@@ -36,6 +39,17 @@ def _malformed_pct(group: list[PolicyBenchRow]) -> float:
     return 100.0 * sum(r.malformed for r in group) / len(group)
 
 
+def _ratios(group: list[PolicyBenchRow], reference: list[PolicyBenchRow] | None) -> tuple[float | None, float | None]:
+    """(median wall, mean forward passes) of `group` as multiples of `reference`'s (None without one)."""
+    if reference is None:
+        return None, None
+    ref_median = describe([r.wall_s for r in reference]).median
+    ref_passes = statistics.fmean(r.forward_passes for r in reference)
+    median = describe([r.wall_s for r in group]).median
+    passes = statistics.fmean(r.forward_passes for r in group)
+    return (median / ref_median if ref_median else None, passes / ref_passes if ref_passes else None)
+
+
 def latency_table(rows: list[PolicyBenchRow], paper: list[PaperLatencyRow]) -> Table:
     columns = [Column("source", "Source"), Column("model", "Model"), Column("variant", "Variant"),
                Column("cycles", "Cycles", align="r"), Column("malformed_pct", "Malformed %", "{:.1f}", "r"),
@@ -47,27 +61,26 @@ def latency_table(rows: list[PolicyBenchRow], paper: list[PaperLatencyRow]) -> T
                Column("prefill_tokens", "Prefill tok.", "{:.0f}", "r"),
                Column("generated_tokens", "Gen. tok.", "{:.1f}", "r"),
                Column("median_vs_baseline", "Median ×base", "{:.2f}", "r"),
-               Column("passes_vs_baseline", "Passes ×base", "{:.2f}", "r")]
+               Column("passes_vs_baseline", "Passes ×base", "{:.2f}", "r"),
+               Column("median_vs_peer", "Median ×peer", "{:.2f}", "r"),
+               Column("passes_vs_peer", "Passes ×peer", "{:.2f}", "r")]
     out = []
     groups = _groups(rows)
     for (model, variant), group in groups.items():
         d = describe([r.wall_s for r in group])
-        passes = statistics.fmean(r.forward_passes for r in group)
-        base = groups.get((model, BASELINE))
-        ratio_median = ratio_passes = None
-        if base is not None and variant != BASELINE:
-            base_median = describe([r.wall_s for r in base]).median
-            base_passes = statistics.fmean(r.forward_passes for r in base)
-            ratio_median = d.median / base_median if base_median else None
-            ratio_passes = passes / base_passes if base_passes else None
+        vs_base = _ratios(group, groups.get((model, BASELINE)) if variant != BASELINE else None)
+        vs_peer = _ratios(group, groups.get((model, PEER)) if variant == OPTIMIZED else None)
         out.append([OURS, model, variant, d.n, _malformed_pct(group), d.median, d.mean, d.std, d.q25, d.q75, d.min,
-                    d.max, passes, statistics.fmean(r.prefill_tokens for r in group),
-                    statistics.fmean(r.generated_tokens for r in group), ratio_median, ratio_passes])
+                    d.max, statistics.fmean(r.forward_passes for r in group),
+                    statistics.fmean(r.prefill_tokens for r in group),
+                    statistics.fmean(r.generated_tokens for r in group), *vs_base, *vs_peer])
     for p in sorted(paper, key=lambda p: model_key(p.model)):
         out.append([PAPER_LABEL, p.model, p.hardware, p.n_cycles, None, p.median_s, p.mean_s, p.std_s, p.q25_s, p.q75_s,
-                    p.min_s, p.max_s, None, None, None, None, None])
+                    p.min_s, p.max_s, None, None, None, None, None, None, None])
     notes = ["Per-cycle wall time; Q1/Q3 are the 25th/75th percentiles (numpy, linear interpolation), std is the "
-             "sample standard deviation. ×base = this variant / the baseline of the same model in the same run.",
+             "sample standard deviation. ×base = this variant / the baseline of the same model in the same run; "
+             "×peer = the optimized decoding / the peer (generate + xgrammar's logits processor on the same "
+             "grammars, prefix cache reused), the comparison the targets use (median <= 0.5×, passes <= 0.6×).",
              "Malformed % = cycles whose action text did not parse (nothing moved): a fast variant that is mostly "
              "malformed is not a usable policy, so read its times with that rate.",
              f"Rows with source {PAPER_LABEL}: {PAPER_CITATION}, measured on other hardware (variant = the GPU); "
@@ -79,7 +92,6 @@ def readings(rows: list[PolicyBenchRow], paper: list[PaperLatencyRow]) -> list[s
     lines = []
     groups = _groups(rows)
     for model in sorted({m for m, _ in groups}, key=model_key):
-        base = groups.get((model, BASELINE))
         parts = []
         for (m, variant), group in groups.items():
             if m != model:
@@ -87,13 +99,14 @@ def readings(rows: list[PolicyBenchRow], paper: list[PaperLatencyRow]) -> list[s
             d = describe([r.wall_s for r in group])
             text = (f"{variant} median {d.median:.3g} s (IQR {d.q25:.3g}–{d.q75:.3g}, n={d.n}), "
                     f"{sum(r.malformed for r in group)}/{d.n} malformed")
-            if base is not None and variant != BASELINE:
-                bd = describe([r.wall_s for r in base])
-                bp = statistics.fmean(r.forward_passes for r in base)
-                vp = statistics.fmean(r.forward_passes for r in group)
-                if bd.median and bp:
-                    text += (f"; {d.median / bd.median:.2f}× the baseline median, {vp / bp:.2f}× its forward passes "
-                             f"(the baseline malformed {_malformed_pct(base):.0f}% of its cycles)")
+            for reference, label in ((BASELINE, "baseline"), (PEER, "peer")):
+                ref = groups.get((model, reference))
+                if ref is None or variant == reference or (reference == PEER and variant != OPTIMIZED):
+                    continue
+                median, passes = _ratios(group, ref)
+                if median is not None and passes is not None:
+                    text += (f"; {median:.2f}× the {label} median, {passes:.2f}× its forward passes "
+                             f"(the {label} malformed {_malformed_pct(ref):.0f}% of its cycles)")
             parts.append(text)
         lines.append(f"ours: {model}: " + "; ".join(parts))
     for p in paper:

@@ -16,7 +16,7 @@ MODEL_ORDER = ("gemma3-base", "vlm2vla", "vlm2vla-at", "openvla", "ecot", "gemma
 TASK_ORDER = ("pickup", "pick-place-lift", "pick-and-place", "pickup-multilingual", "pickup-ash")
 ARM_ORDER = ("base", "verbalized-lora", "verbalized-full", "least_likely-lora", "least_likely-full")
 REPRESENTATION_ORDER = ("verbalized", "least_likely")
-VARIANT_ORDER = ("baseline", "optimized")
+VARIANT_ORDER = ("baseline", "optimized", "peer")
 PAPER_SUITE = "paper"
 
 

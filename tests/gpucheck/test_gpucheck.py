@@ -30,6 +30,10 @@ def test_cpu_smoke_run_prints_and_writes_the_table(tmp_path):
     report = json.loads((tmp_path / "gpucheck.json").read_text())
     rows = {(r["name"], r["status"]) for r in report["rows"]}
     assert ("policy", "ok") in rows and ("zero2-launch", "skipped") in rows
+    bench = [r for r in report["rows"] if r["name"] == "policy-bench"][0]
+    assert bench["status"] == "ok" and bench["result"]["device"] == "cpu", bench
+    assert set(bench["result"]["bench"]) == {"baseline", "optimized", "peer"}
+    assert (tmp_path / "policy-bench_cpu.csv").is_file() and "median_wall_vs_peer" in bench["result"]["ratios"]
     train = [r for r in report["rows"] if r["name"] == "lora-train"]
     assert len(train) == 1 and train[0]["status"] == "ok" and train[0]["result"]["resumed_from"] >= 5
     assert train[0]["result"]["steps"] == 10

@@ -35,7 +35,7 @@ def env(tmp_path, monkeypatch, experiments_copy):
     return tmp_path
 
 
-def test_bench_policy_writes_rows_for_both_variants(env):
+def test_bench_policy_writes_rows_for_all_three_variants(env):
     data = write_dlan(env / "dlan", episodes=2)
     out = env / "bench.csv"
     r = runner.invoke(app, ["bench", "policy", "--model", "tiny-fast", "--cycles", "2", "--warmup", "0",
@@ -43,12 +43,25 @@ def test_bench_policy_writes_rows_for_both_variants(env):
     assert r.exit_code == 0, r.output
     rows = read_rows(out, PolicyBenchRow)
     assert sorted((x.variant, x.cycle) for x in rows) == [("baseline", 0), ("baseline", 1), ("optimized", 0),
-                                                          ("optimized", 1)]
+                                                          ("optimized", 1), ("peer", 0), ("peer", 1)]
     assert all(x.forward_passes > 0 and x.prefill_tokens > 0 and x.wall_s > 0 for x in rows)
     assert not any(x.malformed for x in rows if x.variant == "optimized")
-    assert "optimized / baseline: median wall x" in r.output and "target" in r.output
+    assert "optimized / baseline: median wall x" in r.output and "optimized / peer: median wall x" in r.output
+    assert "target median cycle wall <= 0.5x peer" in r.output
     assert re.search(r"malformed +truncated$", r.output, re.M)  # chunks a bound ended: counted per variant
-    assert all(re.search(rf"^{v} .* \d/2 +\d/2$", r.output, re.M) for v in ("baseline", "optimized")), r.output
+    assert all(re.search(rf"^{v} .* \d/2 +\d/2$", r.output, re.M) for v in ("baseline", "optimized", "peer")), r.output
+
+
+def test_bench_policy_runs_the_variants_asked_for(env):
+    data = write_dlan(env / "dlan", episodes=1)
+    out = env / "bench.csv"
+    r = runner.invoke(app, ["bench", "policy", "--model", "tiny-fast", "--cycles", "1", "--warmup", "0",
+                            "--data", str(data), "--out", str(out), "--no-progress", "--variants", "baseline,optimized"])
+    assert r.exit_code == 0, r.output
+    assert {x.variant for x in read_rows(out, PolicyBenchRow)} == {"baseline", "optimized"}
+    assert "optimized / peer" not in r.output and "target" not in r.output
+    r = runner.invoke(app, ["bench", "policy", "--model", "tiny-fast", "--data", str(data), "--variants", "fast"])
+    assert r.exit_code == 2 and "choose among" in r.output
 
 
 def test_bench_policy_errors(env):

@@ -74,3 +74,21 @@ def test_latency_shows_the_baselines_malformed_rate_next_to_its_times():
     fig = latency.latency_figure(rows)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["baseline\n98% malformed",
                                                                     "optimized\n0% malformed"]
+
+
+def test_latency_compares_the_optimized_decoding_with_the_peer_too():
+    from harness.records import PolicyBenchRow
+    from harness.reports import latency
+
+    rows = [PolicyBenchRow("m", v, i, wall, passes, 5, 5, v == "baseline")
+            for v, wall, passes in (("peer", 2.0, 20), ("optimized", 1.0, 12), ("baseline", 4.0, 40))
+            for i in range(10)]
+    table = latency.latency_table(rows, [])
+    keys = [c.key for c in table.columns]
+    by_variant = {r[keys.index("variant")]: dict(zip(keys, r, strict=True)) for r in table.rows}
+    assert list(by_variant) == ["baseline", "optimized", "peer"]
+    assert by_variant["optimized"]["median_vs_peer"] == 0.5 and by_variant["optimized"]["passes_vs_peer"] == 0.6
+    assert by_variant["peer"]["median_vs_baseline"] == 0.5 and by_variant["peer"]["median_vs_peer"] is None
+    (line,) = latency.readings(rows, [])
+    assert "0.50× the peer median, 0.60× its forward passes (the peer malformed 0% of its cycles)" in line
+    assert line.count("× the peer median") == 1  # only the optimized decoding is compared with the peer
