@@ -114,6 +114,11 @@ def env_of(model: object | None = None) -> str:
 _KNOWN: dict[str, dict[str, str]] = {}  # hash -> fingerprint, for every `env_of` of this process
 
 
+def known(key: str) -> dict[str, str] | None:
+    """The fingerprint behind a hash this process made or read back (`remember`), for stores other than CSVs."""
+    return _KNOWN.get(key)
+
+
 def record_sidecar(directory: str | Path, hashes: set[str]) -> Path | None:
     """Add the fingerprints of `hashes` this process knows to `directory`/environments.json (locked, atomic; other
     entries kept). Hashes from other processes (rows read back and rewritten) are already in their sidecar."""

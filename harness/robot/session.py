@@ -41,6 +41,7 @@ from PIL import Image
 from harness.paths import REPO_ROOT
 from harness.policy.base import Policy, Validator
 from harness.records.atomic import atomic_path
+from harness.records.environment import env_of
 from harness.records.outcomes import Outcome, StopReason
 from harness.robot.backend import RobotBackend, SceneSetup
 from harness.robot.console import REDO, VOID, OperatorConsole, OperatorQuit, Score
@@ -233,7 +234,7 @@ class Session:
             parse_failures=result.parse_failures, proceeds=result.proceeds, ik_failures=result.ik_failures,
             envelope_clipped=result.envelope_clipped, envelope_rejected=result.envelope_rejected,
             validator=self.validator.name, stop_reason=result.stop_reason, decisions=result.decisions,
-            progress=score.progress,
+            progress=score.progress, env=env_of(getattr(self.policy_for(model), "loaded", None)),
             scene={"positions": {n: list(p) for n, p in scene.positions.items()}, "distractors": scene.distractors},
             frames_path=_rel(result.gif_path) if result.gif_path else _rel(result.frames_path),
             log_path=_rel(result.log_path)))

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from harness.paths import results_dir
 from harness.records import PairRow, TrialRow, write_rows
+from harness.records.environment import known, remember
 from harness.records.outcomes import FINAL_OUTCOMES as FINAL
 from harness.records.outcomes import OUTCOMES, Outcome, OutcomeCounts
 
@@ -102,6 +103,7 @@ class TrialRecord:
     scored_at: str = ""
     progress: int | None = None  # partial success 0..100 on the task's rubric; None: not given
     superseded: str = ""  # why this row no longer counts ("" = it counts); set by the log only
+    env: str = ""  # environment fingerprint hash (harness.records.environment); the log keeps the fingerprint
     id: int = 0  # the row's id in the log (set when written or read)
 
     def __post_init__(self) -> None:
@@ -144,14 +146,14 @@ _SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}  # anything else
 _COLUMN_TYPES = {f.name: _SQL_TYPES.get(str(f.type).removesuffix(" | None"), "TEXT") for f in fields(TrialRecord)}
 _NULLABLE = {f.name for f in fields(TrialRecord) if str(f.type).endswith("| None")}
 # Columns added after schema 1, with how an older table gets them (ALTER TABLE ... ADD COLUMN).
-_ADDED = {"trials": {"progress": "INTEGER", "superseded": "TEXT NOT NULL DEFAULT ''"},
+_ADDED = {"trials": {"progress": "INTEGER", "superseded": "TEXT NOT NULL DEFAULT ''", "env": "TEXT NOT NULL DEFAULT ''"},
           "sessions": {"invalid_reason": "TEXT"}}
 _LIVE = "superseded = ''"
 
 
 def _column(name: str) -> str:
-    if name == "superseded":
-        return "superseded TEXT NOT NULL DEFAULT ''"
+    if name in ("superseded", "env"):
+        return f"{name} TEXT NOT NULL DEFAULT ''"
     return f"{name} {_COLUMN_TYPES[name]}" + ("" if name in _NULLABLE else " NOT NULL")
 
 
@@ -169,6 +171,7 @@ CREATE TABLE IF NOT EXISTS trials (
     CHECK (outcome IN ({", ".join(repr(o) for o in OUTCOMES)})),
     UNIQUE (task, model, schedule_seed, trial_index, attempt)
 );
+CREATE TABLE IF NOT EXISTS environments (env TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pairs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, task TEXT NOT NULL,
     schedule_seed INTEGER NOT NULL, scene_index INTEGER NOT NULL, model_a TEXT NOT NULL, model_b TEXT NOT NULL,
@@ -294,6 +297,9 @@ class TrialLog:
             cur = c.execute(f"INSERT INTO trials ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                             values)
             rec.id = int(cur.lastrowid)
+            if rec.env and (fp := known(rec.env)) is not None:  # the export writes it beside the CSV
+                c.execute("INSERT OR IGNORE INTO environments (env, fingerprint) VALUES (?, ?)",
+                          (rec.env, json.dumps(fp, sort_keys=True)))
         return rec
 
     def rows(self, task: str | None = None, model: str | None = None) -> list[TrialRecord]:
@@ -408,6 +414,8 @@ class TrialLog:
 
     # ---------------------------------------------------------------- export
     def export_rows(self) -> list[TrialRow]:
+        for _, fp in self.conn.execute("SELECT env, fingerprint FROM environments"):
+            remember(json.loads(fp))  # so `write_rows` puts each row's fingerprint in environments.json
         names = [f.name for f in fields(TrialRow)]
         return [TrialRow(**{n: getattr(r, n) for n in names if hasattr(r, n)}) for r in self.rows()]
 

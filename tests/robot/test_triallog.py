@@ -42,7 +42,7 @@ def test_final_score_is_unique_and_invalid_repeats(tmp_path):
         log.conn.execute("INSERT INTO trials SELECT NULL, session_id, task, model, robot, operator, blind_label, "
                          "schedule_seed, trial_index, instruction, language, 'success', note, started_at, duration_s, "
                          "cycles, retries, parse_failures, proceeds, ik_failures, envelope_clipped, envelope_rejected, "
-                         "validator, stop_reason, decisions, scene, frames_path, log_path, 99, scored_at, progress, superseded "
+                         "validator, stop_reason, decisions, scene, frames_path, log_path, 99, scored_at, progress, superseded, env "
                          "FROM trials "
                          "WHERE attempt = 3")
     with pytest.raises(ValueError, match="outcome 'great'"):
@@ -183,3 +183,23 @@ def test_the_success_table_leaves_superseded_rows_out(tmp_path):
     log.record(rec(1, "failure", progress=25))
     (cell,), problems, dropped = our_cells(log.export_rows())
     assert (cell.counts.success, cell.counts.failure, problems, dropped) == (1, 1, [], 0)
+
+
+def test_a_scored_trial_records_its_environment_and_the_export_carries_it(tmp_path):
+    """Issue 19: every result row says what produced it; a trial's fingerprint is kept in the log (another process
+    exports it) and written beside the exported CSV."""
+    import json
+
+    from harness.records.environment import SIDECAR, env_of
+
+    env = env_of(None)
+    log = TrialLog(tmp_path / "t.sqlite")
+    log.record(rec(0, "success", env=env))
+    from harness.records import environment
+
+    environment._KNOWN.clear()  # as in a later `vlm2vla trials export`: only the log knows the fingerprint
+    out = TrialLog(tmp_path / "t.sqlite").export_csv(tmp_path / "out" / "trials.csv")
+    (row,) = read_rows(out, TrialRow)
+    assert row.env == env
+    sidecar = json.loads((out.parent / SIDECAR).read_text())
+    assert env in sidecar and sidecar[env]["torch"]
