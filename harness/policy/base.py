@@ -72,6 +72,45 @@ class Policy(ABC):
         return None
 
 
+class SubtaskListPolicy(Policy):
+    """A policy that works through its sub-task list in order: `subtasks`, and `_index` of the current one (None
+    before `start`); one home for which sub-task is current and next."""
+
+    subtasks: list[str]
+    _index: int | None = None
+
+    @property
+    def current_subtask(self) -> str | None:
+        if self._index is None or self._index >= len(self.subtasks):
+            return None
+        return self.subtasks[self._index]
+
+    @property
+    def next_subtask(self) -> str | None:
+        if self._index is None or self._index + 1 >= len(self.subtasks):
+            return None
+        return self.subtasks[self._index + 1]
+
+
+class FlatPolicy(Policy):
+    """One action per cycle for the instruction itself (the OpenVLA-style baselines): the instruction is the only
+    sub-task and a validator's decision changes nothing."""
+
+    instruction: str | None = None
+
+    def start(self, instruction: str, observation: Observation, out_of_distribution: bool = False) -> list[str]:
+        self.instruction = instruction
+        return [instruction]
+
+    def advance(self, decision: Decision) -> None:
+        if self.instruction is None:
+            raise RuntimeError("advance() called before start()")
+
+    @property
+    def current_subtask(self) -> str | None:
+        return self.instruction
+
+
 class Validator(ABC):
     name: str = "validator"
 

@@ -12,23 +12,19 @@ import time
 from typing import TYPE_CHECKING
 
 from harness.actions import ActionParseError, chunk_to_lists
-from harness.policy.base import CycleOutput, Decision, Observation, Policy
+from harness.policy.base import CycleOutput, FlatPolicy, Observation
 from harness.policy.hierarchical import to_image
 
 if TYPE_CHECKING:
     from harness.models.openvla import OpenVLAModel
 
 
-class OpenVLAPolicy(Policy):
+class OpenVLAPolicy(FlatPolicy):
     def __init__(self, model: OpenVLAModel, name: str | None = None):
         self.model = model
         self.name = name or model.spec.name
         self.control = model.spec.control  # its own evaluation's rate, blocking and step budget (the runner's)
         self.instruction: str | None = None
-
-    def start(self, instruction: str, observation: Observation, out_of_distribution: bool = False) -> list[str]:
-        self.instruction = instruction
-        return [instruction]
 
     def act(self, observation: Observation) -> CycleOutput:
         if self.instruction is None:
@@ -41,11 +37,3 @@ class OpenVLAPolicy(Policy):
             chunk, error, text = None, str(e), e.text
         return CycleOutput(self.instruction, "", text, chunk, error, {"action": text},
                            {"latency_s": time.perf_counter() - t0})
-
-    def advance(self, decision: Decision) -> None:
-        if self.instruction is None:
-            raise RuntimeError("advance() called before start()")
-
-    @property
-    def current_subtask(self) -> str | None:
-        return self.instruction

@@ -29,7 +29,7 @@ from harness.actions import ActionParseError
 from harness.data import templates as T
 from harness.models.codec import action_codec
 from harness.models.least_likely import least_likely_tokens
-from harness.policy.base import CycleOutput, Decision, Observation, Policy
+from harness.policy.base import CycleOutput, Decision, Observation, SubtaskListPolicy
 from harness.policy.decoding import FastGenerator, StageGenerator, StageResult, derive_seed
 from harness.policy.grammar import action_lark, plan_lark, subtasks_lark
 
@@ -47,7 +47,7 @@ def to_image(observation: Observation) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(observation.image).astype(np.uint8)).convert("RGB")
 
 
-class VLM2VLAPolicy(Policy):
+class VLM2VLAPolicy(SubtaskListPolicy):
     """Sub-tasks once, then per cycle a motion plan and an action chunk (see the module doc)."""
 
     def __init__(self, loaded: LoadedModel, generator: StageGenerator | None = None, *,
@@ -156,14 +156,4 @@ class VLM2VLAPolicy(Policy):
                                          f"{self._attempt - 1} retries (policy.max_retries_per_subtask)")
             self._index, self._attempt = self._index + 1, 0
 
-    @property
-    def current_subtask(self) -> str | None:
-        if self._index is None or self._index >= len(self.subtasks):
-            return None
-        return self.subtasks[self._index]
 
-    @property
-    def next_subtask(self) -> str | None:
-        if self._index is None or self._index + 1 >= len(self.subtasks):
-            return None
-        return self.subtasks[self._index + 1]

@@ -27,7 +27,7 @@ import json_numpy
 import numpy as np
 
 from harness.actions.types import bridge_step
-from harness.policy.base import CycleOutput, Decision, Observation, Policy
+from harness.policy.base import CycleOutput, FlatPolicy, Observation
 from harness.serve.client import PolicyServerError
 from harness.specs.model import ControlSpec
 
@@ -117,17 +117,13 @@ class OpenVLARestTextModel:
         return out
 
 
-class OpenVLARestPolicy(Policy):
+class OpenVLARestPolicy(FlatPolicy):
     """A baseline served by deploy.py, as a flat policy (see the module doc)."""
 
     def __init__(self, client: OpenVLARestClient, name: str = "openvla-rest", control: ControlSpec | None = None):
         self.client, self.name = client, name
         self.control = control  # the baseline's own evaluation settings (its model spec's), read by the runner
         self.instruction: str | None = None
-
-    def start(self, instruction: str, observation: Observation, out_of_distribution: bool = False) -> list[str]:
-        self.instruction = instruction
-        return [instruction]
 
     def act(self, observation: Observation) -> CycleOutput:
         if self.instruction is None:
@@ -141,11 +137,3 @@ class OpenVLARestPolicy(Policy):
         stats = {"latency_s": time.perf_counter() - t0, **{k: float(v) for k, v in zip(ROTATION_KEYS, action[3:6], strict=True)}}
         texts = {"action": text} if reasoning is None else {"reasoning": reasoning, "action": text}
         return CycleOutput(self.instruction, "", text, [bridge_step(action)], None, texts, stats)
-
-    def advance(self, decision: Decision) -> None:
-        if self.instruction is None:
-            raise RuntimeError("advance() called before start()")
-
-    @property
-    def current_subtask(self) -> str | None:
-        return self.instruction

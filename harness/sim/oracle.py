@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from harness.actions import ActionParseError, ActionStep, VerbalizedCodec, motion_plan
-from harness.policy.base import CycleOutput, Decision, Observation, Policy
+from harness.policy.base import CycleOutput, Decision, Observation, SubtaskListPolicy
 from harness.sim.backend import SimBackend
 from harness.sim.objects import get_object
 
@@ -28,7 +28,7 @@ PLACE_CLEARANCE_M = 0.012  # the held object's bottom stops this far above the r
 RETREAT_M = 0.05  # after release, move up this far so the fingers clear the object
 
 
-class OraclePolicy(Policy):
+class OraclePolicy(SubtaskListPolicy):
     """Scripted expert for `SimBackend` scenes; `backend` gives the scene (target, destination) and task kind."""
 
     name = "oracle"
@@ -58,14 +58,6 @@ class OraclePolicy(Policy):
         self.subtasks = [s for _, s in steps]
         self._index = 0
         return list(self.subtasks)
-
-    @property
-    def current_subtask(self) -> str | None:
-        return self.subtasks[self._index] if self._index < len(self.subtasks) else None
-
-    @property
-    def next_subtask(self) -> str | None:
-        return self.subtasks[self._index + 1] if self._index + 1 < len(self.subtasks) else None
 
     def advance(self, decision: Decision) -> None:
         if decision.action == "proceed":

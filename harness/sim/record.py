@@ -41,7 +41,7 @@ from harness.data.dlan import read_examples
 from harness.data.fixture import pose_matrix, write_raw_trajectory
 from harness.data.render import jpeg_bytes
 from harness.data.templates import parse_subtasks
-from harness.policy.base import CycleOutput, Decision, Observation, Policy
+from harness.policy.base import CycleOutput, Decision, Observation, SubtaskListPolicy
 from harness.policy.validators import NoneValidator
 from harness.records.atomic import atomic_dir, atomic_write_text
 from harness.robot.backend import MotionCommand, SceneSetup
@@ -282,7 +282,7 @@ def record(robot: RobotSpec, task: TaskSpec, episodes: int, out: str | Path, see
 
 
 # ---------------------------------------------------------------------------------------------------- round trip
-class DlanReplayPolicy(Policy):
+class DlanReplayPolicy(SubtaskListPolicy):
     """Replays one episode's D_lan rows as if a model had written them: the sub-task list from the `subtasks`
     target, then per sub-task the `plan` and `action` targets, decoded by the verbalized codec. The check that the
     chain data -> templates -> codec -> robot loses nothing: a perfect model of the data is this policy."""
@@ -303,14 +303,6 @@ class DlanReplayPolicy(Policy):
     def start(self, instruction: str, observation: Observation, out_of_distribution: bool = False) -> list[str]:
         self._index = 0
         return list(self.subtasks)
-
-    @property
-    def current_subtask(self) -> str | None:
-        return self.subtasks[self._index] if self._index < len(self.subtasks) else None
-
-    @property
-    def next_subtask(self) -> str | None:
-        return self.subtasks[self._index + 1] if self._index + 1 < len(self.subtasks) else None
 
     def act(self, observation: Observation) -> CycleOutput:
         text = self.actions[self._index]
