@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli.main import app
-from harness.records import VQAScoreRow, read_rows
+from harness.records import CHANCE_MODEL, VQAScoreRow, read_rows
 
 pytestmark = pytest.mark.slow
 
@@ -15,9 +15,11 @@ def test_tiny_model_runs_the_embedded_suite(results):
     r = CliRunner().invoke(app, ["vqa", "--model", "tiny", "--suite", "embedded", "--limit", "4", "--quiet"])
     assert r.exit_code == 0, r.stderr
     rows = read_rows(results / "vqa" / "scores.csv", VQAScoreRow)
-    heads = [x for x in rows if x.metric == "Overall"]
+    heads = [x for x in rows if x.metric == "Overall" and x.model != CHANCE_MODEL]
     assert len(heads) == 7 and {x.model for x in heads} == {"tiny"}
     assert all(x.judge == "exact_matching" for x in heads)
+    chance = [x for x in rows if x.metric == "Overall" and x.model == CHANCE_MODEL]
+    assert {x.benchmark for x in chance} == {x.benchmark for x in heads}  # every benchmark's constant-answer score
 
 
 def test_batched_and_one_at_a_time_answers_agree_on_tiny(results):
