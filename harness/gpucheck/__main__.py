@@ -118,9 +118,9 @@ def table(rows: list[Row], device: str) -> str:
 def device_name(device: str) -> str:
     import torch
 
-    if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
-    return f"CPU (torch {torch.__version__})"
+    from harness.records.environment import hardware
+
+    return f"{hardware(device) if device.startswith('cuda') else 'CPU'} (torch {torch.__version__})"
 
 
 def main(argv: list[str] | None = None) -> int:

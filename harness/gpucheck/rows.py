@@ -107,11 +107,9 @@ def bench(a: dict[str, Any]) -> dict[str, Any]:
 
 def device_label(device: str) -> str:
     """The GPU's name (what the benchmark's numbers belong to), or 'cpu'."""
-    if not device.startswith("cuda"):
-        return "cpu"
-    import torch
+    from harness.records.environment import hardware
 
-    return torch.cuda.get_device_name(torch.device(device))
+    return hardware(device) if device.startswith("cuda") else "cpu"
 
 
 def train(a: dict[str, Any]) -> dict[str, Any]:

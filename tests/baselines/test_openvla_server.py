@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import pytest
 from harness.paths import REPO_ROOT
 from harness.serve.client import PolicyServerError
 from harness.serve.openvla_rest import OpenVLARestClient, OpenVLARestPolicy, OpenVLARestTextModel
+from tests.ports import free_port
 from tests.serve.conftest import INSTRUCTION, observation
 
 SERVER = REPO_ROOT / "harness" / "baselines" / "openvla_server.py"
@@ -104,12 +104,6 @@ def test_a_failed_prediction_is_deploy_pys_error_reply():
         server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_healthy(url: str, proc: subprocess.Popen, limit_s: float = 180) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit_s:
@@ -144,7 +138,7 @@ def test_baseline_env_builds_from_clean_and_serves_the_standin(tmp_path):
         ckpt = tmp_path / kind
         subprocess.run([python, REPO_ROOT / "tests/baselines/standin/make_checkpoint.py", ckpt]
                        + (["--reasoning"] if kind == "ecot" else []), check=True)
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
         proc = subprocess.Popen([python, SERVER, "--kind", kind, "--checkpoint", ckpt, "--port", str(port)],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

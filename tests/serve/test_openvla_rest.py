@@ -3,7 +3,6 @@ fault (the "error" string with HTTP 200, a stall, garbage, nobody listening) is 
 
 from __future__ import annotations
 
-import socket
 import time
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 
 from harness.serve.client import PolicyServerError
 from harness.serve.openvla_rest import OpenVLARestClient, OpenVLARestPolicy
+from tests.ports import free_port
 from tests.serve.conftest import INSTRUCTION, camera_image, observation
 from tests.serve.fake_openvla import FakeDeployServer, fake_action
 
@@ -53,8 +53,6 @@ def test_stall_raises_within_the_timeout():
 
 
 def test_nobody_listening_raises():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again before the request: connection refused
+    port = free_port()  # closed again before the request: connection refused
     with pytest.raises(PolicyServerError, match="unreachable"):
         OpenVLARestClient(f"http://127.0.0.1:{port}", timeout_s=2).act(camera_image(), INSTRUCTION)

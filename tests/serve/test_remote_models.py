@@ -18,6 +18,7 @@ from harness.serve.client import PolicyServerError, RemotePolicy
 from harness.serve.server import ServedModel
 from harness.specs import SpecError, load_model
 from harness.specs.model import ModelSpec
+from tests.ports import free_port
 from tests.serve.conftest import observation, serve
 from tests.serve.processes import ServerProcess
 
@@ -60,13 +61,9 @@ def test_local_factories_refuse_a_remote_spec_and_a_dead_server_fails_setup(free
         model_policy(spec)
 
 
-@pytest.fixture
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(name="free_port")
+def free_port_fixture():
+    return free_port()
 
 
 def test_sim_factory_builds_served_policies(scripted_server):

@@ -5,7 +5,6 @@ garbage, incomplete, nobody listening — is a PolicyServerError within the time
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 
@@ -18,6 +17,7 @@ from harness.policy.base import Decision
 from harness.policy.scripted import ScriptedPolicy
 from harness.serve.client import PolicyServerError, RemotePolicy, RemoteTextModel
 from harness.serve.server import ServedModel
+from tests.ports import free_port
 from tests.serve.conftest import INSTRUCTION, SlowPolicy, observation, serve
 
 pytestmark = pytest.mark.timeout(180)
@@ -147,9 +147,7 @@ def test_garbage_replies_raise(metadata, reply, match):
 
 
 def test_nobody_listening_raises():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with pytest.raises(PolicyServerError, match="cannot connect"):
         RemotePolicy(f"ws://127.0.0.1:{port}", connect_timeout_s=2)
 

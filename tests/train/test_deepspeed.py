@@ -12,7 +12,6 @@ import contextlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from harness.models import load_model
 from harness.paths import REPO_ROOT
 from harness.records import TrainLogRow, read_rows
 from tests.dlan_fixture import write_dlan
+from tests.ports import free_port
 
 # looked up, not imported: importing DeepSpeed takes seconds, and the fast suite collects this module too
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
@@ -37,16 +37,10 @@ RECIPE = ("method: lora\nlora: {dropout: 0.0}\nbatch_size: 1\neffective_batch: 2
           "optimizer: {lr: 1.0e-3, warmup_steps: 3}\nmax_length: 512\n")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _zero2_one_cpu_process(path: Path) -> Path:
     """The shipped `experiments/accelerate/zero2.yaml` for one CPU process in fp32 (DeepSpeed's CPU accelerator)."""
     config = OmegaConf.load(REPO_ROOT / "experiments" / "accelerate" / "zero2.yaml")
-    config.num_processes, config.mixed_precision, config.main_process_port = 1, "no", _free_port()
+    config.num_processes, config.mixed_precision, config.main_process_port = 1, "no", free_port()
     OmegaConf.save(config, path)
     return path
 
