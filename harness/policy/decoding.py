@@ -255,6 +255,16 @@ def verify_draft(scores: torch.Tensor, sampling: StageSampling, draws: Draws | N
     return False, int(where[draws.categorical(weights)])
 
 
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading ids `a` and `b` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def lookup_draft(context: Sequence[int], k: int, max_ngram: int = 3) -> list[int]:
     """Up to `k` tokens that followed the most recent earlier occurrence of the context's last n tokens (n from
     `max_ngram` down to 1; the longest match wins): prompt-lookup drafting, no draft model needed."""
@@ -352,12 +362,8 @@ class FastGenerator:
             (self._cache, self._cache_ids), self._snapshot = self._snapshot, None
         if not self.reuse_cache or self._cache is None or len(self._cache_ids) > self.max_cached:
             return 0
-        n = 0
-        for a, b in zip(self._cache_ids, ids, strict=False):
-            if a != b:
-                break
-            n += 1
-        n = min(n, len(ids) - 1)  # the last prompt token is always run: its logits start the answer
+        # the last prompt token is always run: its logits start the answer
+        n = min(common_prefix(self._cache_ids, ids), len(ids) - 1)
         image_end = self._image_end(ids)
         if image_end and (n < image_end or images != self._cache_images):
             return 0  # a prefix cut inside the image block, or over different images, is not the same prefix

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.data.templates import Prompt
 from harness.models.loaded import LoadedModel, prompt_content
-from harness.policy.decoding import ForwardCounter, StageResult
+from harness.policy.decoding import ForwardCounter, StageResult, common_prefix
 from harness.policy.grammar import GrammarError
 from harness.specs.model import StageSampling
 
@@ -55,16 +55,6 @@ def shared_prefix_text(prompt: Prompt) -> str:
     newline after it."""
     first, sep, _ = prompt.text.partition("\n")
     return first + sep
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading ids `a` and `b` share."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class PeerGenerator:
