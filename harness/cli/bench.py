@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -26,6 +27,11 @@ def policy_cmd(
     device: str = typer.Option(None, "--device", help="Override the spec's device (cpu, cuda)."),
     variants: str = typer.Option("baseline,optimized,peer", "--variants", help="Comma-separated arms to run (the "
                                  "targets compare optimized with peer)."),
+    baseline_every: int = typer.Option(1, "--baseline-every", min=1, help="Run the naive baseline on every Nth "
+                                       "cycle only (interleaved as ever; its rows say which cycles). An untrained "
+                                       "model's baseline writes to its token budget (about 5x the optimized cycle on "
+                                       "gemma3-270m); pick N coprime with the number of D_lan observations so it "
+                                       "still sees every input."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ):
     """Per cycle (sub-tasks, then the plan and action chunk of the first sub-task, on one observation), the
@@ -57,12 +63,16 @@ def policy_cmd(
         fail(f"model {model!r} has type {loaded.spec.type!r}; the policy benchmark runs the hierarchical gemma3 "
              "policy", 2)
     csv_path = out if out is not None else default_csv(loaded.spec.name)
+    if math.gcd(baseline_every, len(inputs)) != 1:
+        typer.echo(f"warning: --baseline-every {baseline_every} shares a factor with the {len(inputs)} observations: "
+                   "the baseline sees only some of them", err=True)
     typer.echo(f"{loaded.spec.name} on {loaded.device}: {cycles} cycle(s) per variant over {len(inputs)} D_lan "
                f"observation(s); rows -> {csv_path}")
     bar = tqdm(total=cycles, desc="bench policy", unit="cycle", disable=not progress)
     try:
         result = run_policy_bench(loaded, inputs, cycles, csv_path=csv_path, warmup=warmup,
                                   variants=[v.strip() for v in variants.split(",") if v.strip()],
+                                  baseline_every=baseline_every,
                                   progress=lambda n: bar.update(n - bar.n))
     except (GrammarError, ValueError) as e:
         fail(str(e), 2)

@@ -40,8 +40,13 @@ def _malformed_pct(group: list[PolicyBenchRow]) -> float:
 
 
 def _ratios(group: list[PolicyBenchRow], reference: list[PolicyBenchRow] | None) -> tuple[float | None, float | None]:
-    """(median wall, mean forward passes) of `group` as multiples of `reference`'s (None without one)."""
+    """(median wall, mean forward passes) of `group` as multiples of `reference`'s (None without one), over the
+    cycles both measured (a baseline run on every Nth cycle only is compared with those cycles)."""
     if reference is None:
+        return None, None
+    cycles = {r.cycle for r in reference} & {r.cycle for r in group}
+    group, reference = [r for r in group if r.cycle in cycles], [r for r in reference if r.cycle in cycles]
+    if not cycles:
         return None, None
     ref_median = describe([r.wall_s for r in reference]).median
     ref_passes = statistics.fmean(r.forward_passes for r in reference)
@@ -80,7 +85,9 @@ def latency_table(rows: list[PolicyBenchRow], paper: list[PaperLatencyRow]) -> T
     notes = ["Per-cycle wall time; Q1/Q3 are the 25th/75th percentiles (numpy, linear interpolation), std is the "
              "sample standard deviation. ×base = this variant / the baseline of the same model in the same run; "
              "×peer = the optimized decoding / the peer (generate + xgrammar's logits processor on the same "
-             "grammars, prefix cache reused), the comparison the targets use (median <= 0.5×, passes <= 0.6×).",
+             "grammars, prefix cache reused), the comparison the targets use (median <= 0.5×, passes <= 0.6×). "
+             "Ratios compare the cycles both variants ran: a baseline with fewer cycles ran on every Nth cycle only "
+             "(`--baseline-every`), interleaved as the others.",
              "Malformed % = cycles whose action text did not parse (nothing moved): a fast variant that is mostly "
              "malformed is not a usable policy, so read its times with that rate.",
              f"Rows with source {PAPER_LABEL}: {PAPER_CITATION}, measured on other hardware (variant = the GPU); "

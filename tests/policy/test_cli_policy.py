@@ -64,6 +64,21 @@ def test_bench_policy_runs_the_variants_asked_for(env):
     assert r.exit_code == 2 and "choose among" in r.output
 
 
+def test_bench_policy_runs_the_baseline_on_every_nth_cycle(env):
+    data = write_dlan(env / "dlan", episodes=2)
+    out = env / "bench.csv"
+    r = runner.invoke(app, ["bench", "policy", "--model", "tiny-fast", "--cycles", "5", "--warmup", "0",
+                            "--data", str(data), "--out", str(out), "--no-progress", "--variants",
+                            "baseline,optimized", "--baseline-every", "2"])
+    assert r.exit_code == 0, r.output
+    rows = read_rows(out, PolicyBenchRow)
+    assert sorted(x.cycle for x in rows if x.variant == "baseline") == [0, 2, 4]
+    assert sorted(x.cycle for x in rows if x.variant == "optimized") == [0, 1, 2, 3, 4]
+    assert "shares a factor with the 2 observations" in r.output  # 2 | 2: the baseline would see one input only
+    assert re.search(r"^baseline +3 ", r.output, re.M), r.output
+    assert "optimized / baseline: median wall x" in r.output and "(over the baseline's 3 cycles)" in r.output
+
+
 def test_bench_policy_errors(env):
     r = runner.invoke(app, ["bench", "policy", "--model", "tiny-fast", "--data", str(env / "nowhere")])
     assert r.exit_code == 2 and "no D_lan shards" in r.output

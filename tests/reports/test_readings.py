@@ -92,3 +92,18 @@ def test_latency_compares_the_optimized_decoding_with_the_peer_too():
     (line,) = latency.readings(rows, [])
     assert "0.50× the peer median, 0.60× its forward passes (the peer malformed 0% of its cycles)" in line
     assert line.count("× the peer median") == 1  # only the optimized decoding is compared with the peer
+
+
+def test_latency_ratios_pair_the_cycles_a_sparser_baseline_ran():
+    from harness.records import PolicyBenchRow
+    from harness.reports import latency
+
+    # the optimized decoding is slow on even cycles, fast on odd ones; the baseline ran on even cycles only
+    rows = [PolicyBenchRow("m", "optimized", i, 2.0 if i % 2 == 0 else 0.1, 10, 5, 5, False) for i in range(10)]
+    rows += [PolicyBenchRow("m", "baseline", i, 4.0, 40, 5, 5, True) for i in range(0, 10, 2)]
+    table = latency.latency_table(rows, [])
+    keys = [c.key for c in table.columns]
+    by_variant = {r[keys.index("variant")]: dict(zip(keys, r, strict=True)) for r in table.rows}
+    assert by_variant["baseline"]["cycles"] == 5 and by_variant["optimized"]["cycles"] == 10
+    assert by_variant["optimized"]["median_vs_baseline"] == 0.5  # 2.0 / 4.0 on the shared cycles, not 1.05 / 4.0
+    assert by_variant["optimized"]["passes_vs_baseline"] == 0.25
