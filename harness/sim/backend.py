@@ -4,8 +4,8 @@ A trial: `reset(scene)` compiles the task's tabletop with the objects where the 
 `robot.start_ee` (gripper pointing down, open) and lets everything settle. `move` takes one relative end-effector
 step that already passed the safety envelope: the path is cut into 1 cm waypoints, each solved by the project's IK
 (`harness.sim.kinematics.inverse`); if any waypoint has no solution nothing moves and the result says
-`ik_failure`, as on the real arm. Otherwise the position servos follow the waypoints for `robot.moving_time_s` of
-simulated time, then the gripper goes to its absolute command. `success()` is the task's detector
+`ik_failure`, as on the real arm. The gripper goes to its absolute command first (as on the WidowX backend), then
+the position servos follow the waypoints for `robot.moving_time_s` of simulated time. `success()` is the task's detector
 (`harness.sim.success`).
 
 Rendering is offscreen from the fixed third-person camera at `robot.camera` resolution; set MUJOCO_GL=egl (Mesa on
@@ -278,6 +278,11 @@ class SimBackend(RobotBackend):
         delta = np.array([command.dx, command.dy, command.dz], float)
         if not np.all(np.isfinite(delta)):
             return MotionResult(False, "non_finite", tuple(self.ee_position()))
+        # the gripper first, as the WidowX backend does: a step's gripper is its state during the motion (the merge
+        # rule), so "move up 5 cm, gripper closed" grasps, then lifts; an arm step IK refuses leaves the gripper moved
+        if command.gripper is not None and command.gripper != self._gripper:
+            self._set_gripper(command.gripper)
+            self._simulate(GRIPPER_TIME_S)
         goal = self._target_ee + delta
         n = max(1, math.ceil(float(np.linalg.norm(delta)) / WAYPOINT_M))
         path = [self._target_ee + delta * (i / n) for i in range(1, n + 1)]
@@ -291,9 +296,6 @@ class SimBackend(RobotBackend):
                 self._set_arm(q)
                 self._simulate(dt)
             self._target_ee = goal
-        if command.gripper is not None and command.gripper != self._gripper:
-            self._set_gripper(command.gripper)
-            self._simulate(GRIPPER_TIME_S)
         self.steps_executed += 1
         self._tracker.update(self._target_state())
         return MotionResult(True, "", tuple(float(v) for v in self.ee_position()))

@@ -71,6 +71,19 @@ def test_gripper_grasps_and_holds_through_a_lift(backend_for):
     assert b.observe().extra["target_held"] and b.success() is True
 
 
+def test_a_steps_gripper_acts_before_its_motion(backend_for):
+    """As on the WidowX backend: "move up, gripper closed" grasps first, then lifts the carrot with it."""
+    b = backend_for("pickup")
+    b.reset(scene("pickup", {"carrot": (0.3, 0.02)}))
+    rest = b.object_poses()["carrot"]["position"][2]
+    _go(b, (0.3, 0.02, 0.1), gripper=1.0)
+    _go(b, (0.3, 0.02, CATALOGUE["carrot"].grasp_z))
+    assert b.move(MotionCommand(0.0, 0.0, 0.04, gripper=0.0)).executed
+    b.settle(0.5)
+    assert b.observe().extra["target_held"]
+    assert b.object_poses()["carrot"]["position"][2] - rest > 0.03
+
+
 def test_an_open_gripper_lifts_nothing(backend_for):
     b = backend_for("pickup")
     b.reset(scene("pickup", {"carrot": (0.3, 0.02)}))
