@@ -229,9 +229,10 @@ forgetting: setup-all ## forgetting grid {verbalized, least-likely} x {LoRA, ful
 
 BENCH_MODEL  ?= gemma3-270m
 BENCH_CYCLES ?= 100
-bench: setup-all ## benchmarks (ratios against the naive baseline in the same run) [BENCH_MODEL= BENCH_CYCLES=]
+BENCH_ARGS   ?=
+bench: setup-all ## benchmarks (ratios against the naive baseline and the peer in the same run) [BENCH_MODEL= BENCH_CYCLES= BENCH_ARGS=]
 	$(BIN)/python -m pytest -q -m benchmark --benchmark-enable tests
-	$(CLI) bench policy --model $(BENCH_MODEL) --cycles $(BENCH_CYCLES) --data $(DATA)
+	$(CLI) bench policy --model $(BENCH_MODEL) --cycles $(BENCH_CYCLES) --data $(DATA) $(BENCH_ARGS)
 
 # ---------------------------------------------------------------- learning in simulation (issue 20)
 # record oracle demonstrations -> D_lan -> train verbalized and AT (same recipe, seed, steps, data order) -> closed-loop
