@@ -54,12 +54,18 @@ def test_every_object_rests_where_it_is_put(backend_for):
         assert np.linalg.norm(np.array(p["position"]) - before[n]) < 2e-3, n
 
 
-def test_gripper_grasps_and_holds_through_a_lift(backend_for):
+def _open_around_the_carrot(backend_for):
+    """A pickup scene with the open gripper lowered around the carrot at (0.3, 0.02); (backend, carrot's rest z)."""
     b = backend_for("pickup")
     b.reset(scene("pickup", {"carrot": (0.3, 0.02)}))
     rest = b.object_poses()["carrot"]["position"][2]
     _go(b, (0.3, 0.02, 0.1), gripper=1.0)
     _go(b, (0.3, 0.02, CATALOGUE["carrot"].grasp_z))
+    return b, rest
+
+
+def test_gripper_grasps_and_holds_through_a_lift(backend_for):
+    b, rest = _open_around_the_carrot(backend_for)
     assert b.move(MotionCommand(0, 0, 0, gripper=0.0)).executed
     obs = b.observe()
     assert obs.extra["target_held"] and abs(obs.extra["finger_opening_m"] - 0.025) < 4e-3  # carrot is 2.5 cm thick
@@ -73,11 +79,7 @@ def test_gripper_grasps_and_holds_through_a_lift(backend_for):
 
 def test_a_steps_gripper_acts_before_its_motion(backend_for):
     """As on the WidowX backend: "move up, gripper closed" grasps first, then lifts the carrot with it."""
-    b = backend_for("pickup")
-    b.reset(scene("pickup", {"carrot": (0.3, 0.02)}))
-    rest = b.object_poses()["carrot"]["position"][2]
-    _go(b, (0.3, 0.02, 0.1), gripper=1.0)
-    _go(b, (0.3, 0.02, CATALOGUE["carrot"].grasp_z))
+    b, rest = _open_around_the_carrot(backend_for)
     assert b.move(MotionCommand(0.0, 0.0, 0.04, gripper=0.0)).executed
     b.settle(0.5)
     assert b.observe().extra["target_held"]
