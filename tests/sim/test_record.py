@@ -124,6 +124,33 @@ def test_recording_resumes_and_keeps_what_is_there(robot, tmp_path):
     assert again["trajectories"] == json.loads(json.dumps(first["trajectories"]))  # read back from sim_scene.json
 
 
+def test_a_trajectory_of_another_scene_is_recorded_again(robot, tmp_path, monkeypatch):
+    """A recording resumed after the recorder's scene draw changed (e.g. its training objects) holds no stale scene."""
+    task = load_task("pickup")
+    first = record(robot, task, 1, tmp_path, seed=0)
+    path = tmp_path / first["trajectories"][0]["episode_id"]
+    (tmp_path / "pickup" / "seed0" / "record.json").unlink()
+    target = first["trajectories"][0]["scene"]["target"]
+    monkeypatch.setattr("harness.sim.record.TRAINING_OBJECTS", tuple(o for o in TRAINING_OBJECTS if o != target))
+    again = record(robot, task, 1, tmp_path, seed=0)
+    assert again["trajectories"][0]["scene"]["target"] != target
+    assert json.loads((path / "sim_scene.json").read_text())["scene"]["target"] != target
+
+
+def test_the_oracle_grasps_every_training_object(robot):
+    """Each training target is recorded (the oracle succeeds on it); one it cannot grasp would leave a hole."""
+    task = load_task("pickup")
+    targets = {episode_scene(task, k, 0).target: k for k in range(40)}
+    assert set(targets) == set(TRAINING_OBJECTS)
+    from harness.sim.backend import SimBackend
+    from harness.sim.record import _recording_specs, rollout
+
+    fast, union = _recording_specs(robot, task)
+    with SimBackend(fast, union) as backend:
+        for name, k in sorted(targets.items()):
+            assert rollout(backend, episode_scene(task, k, 0), task.cycle_budget)[1], name
+
+
 def test_seed_split_keeps_evaluation_scenes_out():
     tasks = [load_task(s.name) for s in list_specs("tasks")]
     pickup = load_task("pickup")
