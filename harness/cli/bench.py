@@ -32,6 +32,10 @@ def policy_cmd(
                                        "model's baseline writes to its token budget (about 5x the optimized cycle on "
                                        "gemma3-270m); pick N coprime with the number of D_lan observations so it "
                                        "still sees every input."),
+    first_cycle: int = typer.Option(0, "--first-cycle", min=0, help="Number of the first measured cycle (its input "
+                                    "and seeds are that cycle's): split a long benchmark over processes, e.g. "
+                                    "--cycles 50 and --cycles 50 --first-cycle 50 --out OTHER.csv, then join the "
+                                    "rows (`vlm2vla bench join`)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ):
     """Per cycle (sub-tasks, then the plan and action chunk of the first sub-task, on one observation), the
@@ -72,10 +76,25 @@ def policy_cmd(
     try:
         result = run_policy_bench(loaded, inputs, cycles, csv_path=csv_path, warmup=warmup,
                                   variants=[v.strip() for v in variants.split(",") if v.strip()],
-                                  baseline_every=baseline_every,
+                                  baseline_every=baseline_every, first_cycle=first_cycle,
                                   progress=lambda n: bar.update(n - bar.n))
     except (GrammarError, ValueError) as e:
         fail(str(e), 2)
     finally:
         bar.close()
     typer.echo(result.report())
+
+
+@app.command("join")
+def join_cmd(
+    parts: list[Path] = typer.Argument(..., help="CSVs of one benchmark split over processes (--first-cycle)."),
+    out: Path = typer.Option(..., "--out", help="The joined CSV, e.g. results/bench/policy_<model>.csv."),
+):
+    """Join the rows of a policy benchmark split over processes into one CSV (each cycle measured once)."""
+    from harness.policy.bench import join_csvs
+
+    try:
+        rows = join_csvs(parts, out)
+    except (OSError, ValueError) as e:
+        fail(str(e), 2)
+    typer.echo(f"{len(rows)} rows from {len(parts)} part(s) -> {out}")

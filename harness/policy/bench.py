@@ -24,6 +24,7 @@ after every cycle, so an interrupted run keeps what it measured.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -129,6 +130,30 @@ def cycle_count(stats: dict[str, float], key: str) -> float:
 def default_csv(model: str) -> Path:
     """Where `vlm2vla bench policy` writes a model's rows (the latency report reads them from here)."""
     return results_dir() / "bench" / f"policy_{model}.csv"
+
+
+def join_csvs(parts: Sequence[str | Path], out: str | Path) -> list[PolicyBenchRow]:
+    """Join the rows of a benchmark split over processes (`first_cycle`) into `out`; refuses a (model, variant,
+    cycle) that two parts both measured. The parts' environment fingerprints go to `out`'s sidecar."""
+    from harness.records.environment import SIDECAR, remember
+    from harness.records.io import read_rows
+
+    rows: list[PolicyBenchRow] = []
+    seen: dict[tuple[str, str, int], Path] = {}
+    for part in map(Path, parts):
+        sidecar = part.parent / SIDECAR
+        for fingerprint in (json.loads(sidecar.read_text()).values() if sidecar.is_file() else ()):
+            remember(fingerprint)
+        for r in read_rows(part, PolicyBenchRow):
+            key = (r.model, r.variant, r.cycle)
+            if key in seen:
+                raise ValueError(f"{part}: {r.model} {r.variant} cycle {r.cycle} is also in {seen[key]}; the parts "
+                                 "must measure different cycles (--first-cycle)")
+            seen[key] = part
+            rows.append(r)
+    rows.sort(key=lambda r: (r.model, VARIANTS.index(r.variant) if r.variant in VARIANTS else len(VARIANTS), r.cycle))
+    write_rows(out, rows, PolicyBenchRow)
+    return rows
 
 
 RATIOS = (("median_wall", "median_s"), ("mean_wall", "mean_s"), ("forward_passes", "forward_passes"),
@@ -238,11 +263,13 @@ def _cycle(policy: VLM2VLAPolicy, counter: ForwardCounter, item: BenchInput) -> 
 
 def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: int, *,
                      csv_path: Path | None = None, warmup: int = 1, variants: Sequence[str] = VARIANTS,
-                     baseline_every: int = 1, progress: Callable[[int], None] | None = None) -> BenchResult:
+                     baseline_every: int = 1, first_cycle: int = 0,
+                     progress: Callable[[int], None] | None = None) -> BenchResult:
     """Run `cycles` cycles per variant over `inputs` (cycled through); see the module doc. The baseline runs on
     every `baseline_every`-th cycle only (still interleaved with the others): on an untrained model it writes to its
     token budget, several times the other variants' time, and the targets compare the optimized decoder with the
-    peer."""
+    peer. `first_cycle` numbers the first measured cycle (its input and seeds are that cycle's), so that a long
+    benchmark can be split over processes and its rows joined."""
     if cycles < 1:
         raise ValueError(f"cycles must be >= 1, got {cycles}")
     if baseline_every < 1:
@@ -264,13 +291,15 @@ def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: 
     for i in range(warmup):
         for v in variants:
             _cycle(policies[v], counter, inputs[i % len(inputs)])
+    if first_cycle < 0:
+        raise ValueError(f"first_cycle must be >= 0, got {first_cycle}")
     for p in policies.values():  # the measured cycles use the same seeds in every variant
-        p.reset_trials()
+        p.reset_trials(first_cycle)
     rows: list[PolicyBenchRow] = []
     truncated = dict.fromkeys(variants, 0)
     counts: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     name = loaded.spec.name
-    for c in range(cycles):
+    for c in range(first_cycle, first_cycle + cycles):
         item = inputs[c % len(inputs)]
         order = variants if c % 2 == 0 else variants[::-1]
         for v in order:
@@ -286,7 +315,7 @@ def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: 
         if csv_path is not None:
             write_rows(csv_path, rows, PolicyBenchRow)
         if progress is not None:
-            progress(c + 1)
+            progress(c + 1 - first_cycle)
     summaries = {v: VariantSummary.of(v, [r for r in rows if r.variant == v], truncated[v], counts[v])
                  for v in variants}
     paired = None

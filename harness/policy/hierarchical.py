@@ -76,9 +76,9 @@ class VLM2VLAPolicy(SubtaskListPolicy):
         self._carry_texts: dict[str, str] = {}
         self._carry_stats: dict[str, float] = {}
 
-    def reset_trials(self) -> None:
-        """Number the next trial 0 again (its seeds repeat those of the first trial)."""
-        self._trial = -1
+    def reset_trials(self, first: int = 0) -> None:
+        """Number the next trial `first` (0: its seeds repeat those of the first trial)."""
+        self._trial = first - 1
 
     # ---------------------------------------------------------------- stages
     def _seed(self, stage: str) -> int:

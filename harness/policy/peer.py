@@ -7,7 +7,9 @@
   policy's stop ids; each `generate` call gets a fresh `xgrammar.contrib.hf.LogitsProcessor` (it keeps its matcher
   state, one use only). The text ends when the model samples a stop token, which the grammar allows exactly where the
   text is complete (only the stop tokens once nothing else can follow): one forward pass more than a decoder that
-  stops itself there. A budget that runs out mid-step leaves the text cut (`generate` does not know the grammar).
+  stops itself there. A budget that runs out mid-step leaves the text cut (`generate` does not know the grammar): the
+  peer keeps its longest prefix that xgrammar's own matcher calls complete (`GrammarMatcher.is_completed`), as the
+  optimized decoder keeps its complete steps, so a budget cut costs both variants the same unfinished step.
 - the prefix cache, as transformers documents prefix reuse: the observation image and the instruction line that the
   sub-task, plan and action prompts all start with are prefilled once (a `DynamicCache`); each prompt's ids (that
   prefix + its own suffix) go to `generate` with a `copy.deepcopy` of that cache, so only the suffix is prefilled.
@@ -98,6 +100,17 @@ class PeerGenerator:
                 raise GrammarError(f"xgrammar cannot read this grammar: {e}\n{lark}") from e
         return self._compiled[lark]
 
+    def complete_prefix(self, lark: str, ids: Sequence[int]) -> int:
+        """Length of the longest prefix of `ids` that the grammar accepts as a complete text (xgrammar's matcher)."""
+        matcher = _xgrammar().GrammarMatcher(self.compiled(lark))
+        complete = 0
+        for i, token in enumerate(ids):
+            if not matcher.accept_token(int(token)):
+                break
+            if matcher.is_completed():
+                complete = i + 1
+        return complete
+
     def logits_processor(self, lark: str) -> Any:
         """A fresh xgrammar processor for one `generate` call."""
         return _xgrammar().contrib.hf.LogitsProcessor(self.compiled(lark))
@@ -138,11 +151,15 @@ class PeerGenerator:
         out, ids, run = self.run(prompt, images, sampling, seed, grammar)
         new = out[0, len(ids):].tolist()
         stop = {int(i) for i in self.loaded.stop_ids}
-        kept = new[:-1] if new and new[-1] in stop else new
+        stopped = bool(new) and new[-1] in stop
+        kept = new[:-1] if stopped else new
+        cut = not stopped and len(new) >= sampling.max_new_tokens  # the budget ended it
+        if cut and grammar is not None:
+            kept = kept[: self.complete_prefix(grammar, kept)]
         return StageResult(text=self.loaded.tokenizer.decode(kept, skip_special_tokens=True), ids=kept,
                            wall_s=time.perf_counter() - t0, forward_passes=run["passes"],
                            prefill_tokens=run["prefill_tokens"], reused_tokens=run["reused_tokens"],
-                           generated_tokens=len(new), truncated=len(kept) >= sampling.max_new_tokens,
+                           generated_tokens=len(new), truncated=cut,
                            decode_tokens=max(0, run["generate_passes"] - 1))
 
     def run(self, prompt: Prompt, images: Sequence[Image.Image], sampling: StageSampling, seed: int,

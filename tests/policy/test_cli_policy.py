@@ -79,6 +79,29 @@ def test_bench_policy_runs_the_baseline_on_every_nth_cycle(env):
     assert "optimized / baseline: median wall x" in r.output and "(over the baseline's 3 cycles)" in r.output
 
 
+def test_a_benchmark_split_over_processes_joins_into_the_whole(env):
+    """Cycles 0-1 and 2-3 measured apart, joined, are the cycles one run measures: same inputs and seeds, so the
+    same forward passes and tokens per (variant, cycle)."""
+    data = write_dlan(env / "dlan", episodes=3)
+    args = ["bench", "policy", "--model", "tiny-fast", "--warmup", "0", "--data", str(data), "--no-progress",
+            "--variants", "optimized,peer"]
+    whole, first, second, joined = (env / f"{n}.csv" for n in ("whole", "first", "second", "joined"))
+    for extra in (["--cycles", "4", "--out", str(whole)], ["--cycles", "2", "--out", str(first)],
+                  ["--cycles", "2", "--first-cycle", "2", "--out", str(second)]):
+        r = runner.invoke(app, args + extra)
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["bench", "join", str(first), str(second), "--out", str(joined)])
+    assert r.exit_code == 0 and "8 rows from 2 part(s)" in r.output, r.output
+
+    def key(path):
+        return sorted((x.variant, x.cycle, x.forward_passes, x.prefill_tokens, x.generated_tokens)
+                      for x in read_rows(path, PolicyBenchRow))
+
+    assert key(joined) == key(whole)
+    r = runner.invoke(app, ["bench", "join", str(first), str(whole), "--out", str(env / "bad.csv")])
+    assert r.exit_code == 2 and "cycle 0 is also in" in r.output
+
+
 def test_bench_policy_errors(env):
     r = runner.invoke(app, ["bench", "policy", "--model", "tiny-fast", "--data", str(env / "nowhere")])
     assert r.exit_code == 2 and "no D_lan shards" in r.output
