@@ -107,3 +107,17 @@ def test_latency_ratios_pair_the_cycles_a_sparser_baseline_ran():
     assert by_variant["baseline"]["cycles"] == 5 and by_variant["optimized"]["cycles"] == 10
     assert by_variant["optimized"]["median_vs_baseline"] == 0.5  # 2.0 / 4.0 on the shared cycles, not 1.05 / 4.0
     assert by_variant["optimized"]["passes_vs_baseline"] == 0.25
+
+
+def test_latency_says_where_the_optimized_decoding_loses_per_pass():
+    from harness.records import PolicyBenchRow
+    from harness.reports import latency
+
+    # optimized: 1 s over 5 passes (200 ms/pass, 3 tokens a pass); peer: 2 s over 20 passes (100 ms/pass)
+    rows = [PolicyBenchRow("m", "optimized", i, 1.0, 5, 5, 15, False) for i in range(4)]
+    rows += [PolicyBenchRow("m", "peer", i, 2.0, 20, 5, 20, False) for i in range(4)]
+    lines = latency.readings(rows, [])
+    assert any("loses to the peer on time per forward pass: 200 ms against 100 ms (2.00×)" in x
+               and "3.00 generated tokens against the peer's 1.00" in x for x in lines), lines
+    faster = [PolicyBenchRow("m", "optimized", i, 0.5, 10, 5, 15, False) for i in range(4)]
+    assert not any("loses" in x for x in latency.readings(faster + rows[4:], []))
