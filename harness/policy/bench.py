@@ -24,7 +24,6 @@ after every cycle, so an interrupted run keeps what it measured.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -135,14 +134,13 @@ def default_csv(model: str) -> Path:
 def join_csvs(parts: Sequence[str | Path], out: str | Path) -> list[PolicyBenchRow]:
     """Join the rows of a benchmark split over processes (`first_cycle`) into `out`; refuses a (model, variant,
     cycle) that two parts both measured. The parts' environment fingerprints go to `out`'s sidecar."""
-    from harness.records.environment import SIDECAR, remember
+    from harness.records.environment import load_environments, remember
     from harness.records.io import read_rows
 
     rows: list[PolicyBenchRow] = []
     seen: dict[tuple[str, str, int], Path] = {}
     for part in map(Path, parts):
-        sidecar = part.parent / SIDECAR
-        for fingerprint in (json.loads(sidecar.read_text()).values() if sidecar.is_file() else ()):
+        for fingerprint in load_environments(part.parent)[0].values():
             remember(fingerprint)
         for r in read_rows(part, PolicyBenchRow):
             key = (r.model, r.variant, r.cycle)
@@ -274,6 +272,8 @@ def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: 
         raise ValueError(f"cycles must be >= 1, got {cycles}")
     if baseline_every < 1:
         raise ValueError(f"baseline_every must be >= 1, got {baseline_every}")
+    if first_cycle < 0:
+        raise ValueError(f"first_cycle must be >= 0, got {first_cycle}")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise ValueError(f"variants {list(variants)}: choose among {list(VARIANTS)}")
@@ -291,8 +291,6 @@ def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: 
     for i in range(warmup):
         for v in variants:
             _cycle(policies[v], counter, inputs[i % len(inputs)])
-    if first_cycle < 0:
-        raise ValueError(f"first_cycle must be >= 0, got {first_cycle}")
     for p in policies.values():  # the measured cycles use the same seeds in every variant
         p.reset_trials(first_cycle)
     rows: list[PolicyBenchRow] = []
@@ -318,8 +316,9 @@ def run_policy_bench(loaded: LoadedModel, inputs: Sequence[BenchInput], cycles: 
             progress(c + 1 - first_cycle)
     summaries = {v: VariantSummary.of(v, [r for r in rows if r.variant == v], truncated[v], counts[v])
                  for v in variants}
-    paired = None
-    if baseline_every > 1 and {"baseline", "optimized"} <= set(variants):
+    paired = None  # the optimized decoding over the cycles the baseline ran, when it skipped some
+    baseline_cycles = {r.cycle for r in rows if r.variant == "baseline"}
+    if "optimized" in summaries and baseline_cycles and len(baseline_cycles) < cycles:
         paired = VariantSummary.of("optimized", [r for r in rows if r.variant == "optimized"
-                                                 and r.cycle % baseline_every == 0])
+                                                 and r.cycle in baseline_cycles])
     return summarize(name, summaries, grammar_setup, csv_path, paired)

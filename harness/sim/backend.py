@@ -3,10 +3,10 @@
 A trial: `reset(scene)` compiles the task's tabletop with the objects where the schedule put them, puts the arm at
 `robot.start_ee` (gripper pointing down, open) and lets everything settle. `move` takes one relative end-effector
 step that already passed the safety envelope: the path is cut into 1 cm waypoints, each solved by the project's IK
-(`harness.sim.kinematics.inverse`); if any waypoint has no solution nothing moves and the result says
-`ik_failure`, as on the real arm. The gripper goes to its absolute command first (as on the WidowX backend), then
-the position servos follow the waypoints for `robot.moving_time_s` of simulated time. `success()` is the task's detector
-(`harness.sim.success`).
+(`harness.sim.kinematics.inverse`). The gripper goes to its absolute command first (as on the WidowX backend); then,
+if any waypoint has no solution, the arm does not move and the result says `ik_failure`, as on the real arm;
+otherwise the position servos follow the waypoints for `robot.moving_time_s` of simulated time. `success()` is the
+task's detector (`harness.sim.success`).
 
 Rendering is offscreen from the fixed third-person camera at `robot.camera` resolution; set MUJOCO_GL=egl (Mesa on
 a CPU) or osmesa before the first import of mujoco - the Makefile exports MUJOCO_GL=egl.
