@@ -307,7 +307,7 @@ GPU_PYTHON ?= python3
 gpu-wheels: setup-all ## wheels + Gemma-3 tokenizer that gpu-check brings to an offline GPU machine (.whl/, < 60 MB)
 	$(BIN)/python -m harness.gpucheck.wheels $(WHL)
 
-gpu-check: ## on the GPU machine: install .whl/ under .whl/site, then one table (ARGS=--skip ROW ...; under 8 min on an H100)
+gpu-check: ## on the GPU machine: install .whl/ under .whl/site, then one table, rewritten after each row (ARGS=--skip ROW ...; ~9 min on an H100)
 	$(GPU_PYTHON) -m pip install -q --no-index --no-deps --target $(WHL)/site $(WHL)/*.whl
 	-[ -z "$$(ls $(WHL)/deepspeed-*.tar.gz 2>/dev/null)" ] || $(GPU_PYTHON) -m pip install -q --no-index --no-deps \
 		--no-build-isolation --target $(WHL)/site $(WHL)/deepspeed-*.tar.gz

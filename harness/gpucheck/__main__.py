@@ -1,6 +1,7 @@
 """`python -m harness.gpucheck [--device cuda|cpu] [--quick]`: run the GPU check's rows and print one table.
 
-Writes `gpucheck.json` and `gpucheck.md` to `--out` (default `$OUT` when set, else results/gpucheck). Without a CUDA
+Writes `gpucheck.json` and `gpucheck.md` to `--out` (default `$OUT` when set, else results/gpucheck) after every row,
+so a run stopped by the GPU lease's time limit keeps the rows it finished. Without a CUDA
 device it stops with an error unless `--device cpu` is given; on a CPU only `tiny` runs and the 12B architecture is
 built on the meta device to count its parameters (the CPU smoke test in tests/gpucheck uses `--quick`).
 """
@@ -23,6 +24,7 @@ from typing import Any
 from harness.gpucheck.arch import PAPER_PARAMS, tokenizer_source
 from harness.gpucheck.rows import BENCH_CYCLES
 from harness.paths import REPO_ROOT, cache_dir
+from harness.records.atomic import atomic_write_text
 
 PAPER_CYCLE_S = 6.1  # median action-cycle latency, Gemma-3-12B VLM2VLA on an A100 (paper)
 README_LORA_GB = 30.0  # README's arithmetic for the 12B LoRA run with gradient checkpointing (incl. CUDA context)
@@ -123,13 +125,22 @@ def device_name(device: str) -> str:
     return f"{hardware(device) if device.startswith('cuda') else 'CPU'} (torch {torch.__version__})"
 
 
+def write(rows: list[Row], dev: str, out: Path, total_s: float) -> str:
+    """gpucheck.md and gpucheck.json of the rows so far (rewritten after every row); returns the Markdown."""
+    text = table(rows, device_name(dev)) + f"\n\ntotal {total_s:.0f} s\n"
+    atomic_write_text(out / "gpucheck.md", text)
+    atomic_write_text(out / "gpucheck.json", json.dumps(
+        {"device": device_name(dev), "rows": [r.__dict__ for r in rows]}, indent=2, default=str))
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.gpucheck", description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu (tiny only; the 12B is only counted)")
     ap.add_argument("--out", type=Path, default=None, help="where to write gpucheck.json/.md (default $OUT)")
     ap.add_argument("--quick", action="store_true", help="a tiny row budget (the CPU smoke test)")
     ap.add_argument("--cycles", type=int, default=None, help="policy cycles per model (default 5; quick 1)")
-    ap.add_argument("--steps", type=int, default=None, help="LoRA steps (default 20; quick 10)")
+    ap.add_argument("--steps", type=int, default=None, help="LoRA steps (default 10; quick 10)")
     ap.add_argument("--skip", action="append", default=[], help="skip a row by name (repeatable)")
     ap.add_argument("--timeout", type=float, default=420.0, help="seconds per row")
     a = ap.parse_args(argv)
@@ -141,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
               "machine, or pass --device cpu for the CPU smoke run on tiny", file=sys.stderr)
         return 2
     cycles = a.cycles or (1 if a.quick else 5)
-    steps = a.steps or (10 if a.quick else 20)
+    steps = a.steps or 10
     out = a.out or Path(os.environ.get("OUT") or REPO_ROOT / "results" / "gpucheck")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="gpucheck-"))
@@ -151,9 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     data = make_data(work)
     rows: list[Row] = []
 
-    def add(name: str, model: str, worker: str, args: dict[str, Any], **kw: Any) -> Row:
-        row = Row(name, model)
+    def record(row: Row) -> Row:
+        """Keep a finished row: printed and written at once, so a run killed by its time limit keeps every row done."""
         rows.append(row)
+        print(f"gpu-check: {row.name} ({row.model}): {row.status} {summary(row)[:160]}", flush=True)
+        write(rows, dev, out, time.monotonic() - t_start)
+        return row
+
+    def run_row(name: str, model: str, worker: str, args: dict[str, Any], **kw: Any) -> Row:
+        row = Row(name, model)
         if name in a.skip:
             row.status, row.note = "skipped", "--skip"
             return row
@@ -161,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             row.result = run_worker(worker, {"device": dev, **args}, work, a.timeout, **kw)
         except Exception as e:  # one failing row must not hide the others
             row.status, row.note = "FAIL", f"{type(e).__name__}: {e}"[:300]
-        print(f"gpu-check: {name} ({model}): {row.status} {summary(row)[:160]}", flush=True)
         return row
+
+    def add(name: str, model: str, worker: str, args: dict[str, Any], **kw: Any) -> Row:
+        return record(run_row(name, model, worker, args, **kw))
 
     try:
         tok = tokenizer_source(TOKENIZER_DIRS)
@@ -170,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         tok, rows_note = None, str(e)
     big = str(work / "gemma3-12b-arch")
     if tok is None:
-        rows.append(Row("12b-arch", "gemma3-12b-arch", status="skipped", note=rows_note))
+        record(Row("12b-arch", "gemma3-12b-arch", status="skipped", note=rows_note))
     elif cuda:
         add("12b-arch", "gemma3-12b-arch", "build12b", {"tokenizer": str(tok), "dst": big})
     else:
@@ -180,17 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     models = ["tiny"] + ([big] if have_big else [])
     for m in models:
         label = "tiny" if m == "tiny" else "gemma3-12b-arch"
-        r = add("policy", label, "policy", {"model": m, "data": str(data), "cycles": cycles})
+        r = run_row("policy", label, "policy", {"model": m, "data": str(data), "cycles": cycles})
         if m != "tiny" and r.status == "ok":
             r.check = f"paper {PAPER_CYCLE_S} s/cycle (A100, trained)"
+        record(r)
 
     # the policy benchmark (baseline, optimized, peer) on tiny in bf16 (the random 12B would spend the row's time on
     # its baseline writing to the token budget); rows -> OUT/policy-bench_<device>.csv
     slug = "".join(ch if ch.isalnum() else "-" for ch in device_name(dev).split(" (")[0]).strip("-").lower()
-    r = add("policy-bench", "tiny", "bench", {"model": "tiny", "data": str(data), "cycles": 2 if a.quick else BENCH_CYCLES,
-                                              "csv": str(out / f"policy-bench_{slug}.csv")})
+    r = run_row("policy-bench", "tiny", "bench", {"model": "tiny", "data": str(data),
+                                                  "cycles": 2 if a.quick else BENCH_CYCLES,
+                                                  "csv": str(out / f"policy-bench_{slug}.csv")})
     if r.status == "ok":
         r.note = f" on {r.result['device']} ({r.result['dtype']}); rows {Path(r.result['csv']).name}"
+    record(r)
 
     # LoRA steps in bf16 with gradient checkpointing; killed at its first checkpoint past half-way, then resumed.
     train_model = big if have_big else "tiny"
@@ -203,24 +225,26 @@ def main(argv: list[str] | None = None) -> int:
 
     targs = {"model": train_model, "data": str(data), "out": str(run_dir), "recipe": "gpu-check", "steps": steps}
     label = "tiny" if train_model == "tiny" else "gemma3-12b-arch"
-    first = add("lora-train", label, "train", targs, kill_when=checkpointed)
-    if first.status == "ok":
-        if not first.result.get("killed"):
-            first.status, first.note = "FAIL", "the run finished before its checkpoint could be killed"
-        else:
-            rows.pop()
-            resumed = add("lora-train", label, "train", targs)
-            if resumed.status == "ok" and not resumed.result.get("resumed_from"):
-                resumed.status, resumed.note = "FAIL", "the second run did not resume from the checkpoint"
-            if resumed.status == "ok" and label != "tiny":
-                peak = resumed.result.get("peak_gb") or 0.0
-                ok = peak <= README_LORA_GB
-                resumed.check = f"{'within' if ok else 'ABOVE'} README's ~{README_LORA_GB:.0f} GB"
-                resumed.status = "ok" if ok else "FAIL"
+    first = run_row("lora-train", label, "train", targs, kill_when=checkpointed)
+    if first.status == "ok" and not first.result.get("killed"):
+        first.status, first.note = "FAIL", "the run finished before its checkpoint could be killed"
+    if first.status != "ok" or "lora-train" in a.skip:
+        record(first)
+    else:
+        print(f"gpu-check: lora-train ({label}): killed at its checkpoint; resuming", flush=True)
+        resumed = run_row("lora-train", label, "train", targs)
+        if resumed.status == "ok" and not resumed.result.get("resumed_from"):
+            resumed.status, resumed.note = "FAIL", "the second run did not resume from the checkpoint"
+        if resumed.status == "ok" and label != "tiny":
+            peak = resumed.result.get("peak_gb") or 0.0
+            ok = peak <= README_LORA_GB
+            resumed.check = f"{'within' if ok else 'ABOVE'} README's ~{README_LORA_GB:.0f} GB"
+            resumed.status = "ok" if ok else "FAIL"
+        record(resumed)
 
     if importlib.util.find_spec("deepspeed") is None or not cuda:
-        rows.append(Row("zero2-launch", "tiny", status="skipped",
-                        note="DeepSpeed not brought along" if cuda else "needs CUDA"))
+        record(Row("zero2-launch", "tiny", status="skipped",
+                   note="DeepSpeed not brought along" if cuda else "needs CUDA"))
     else:
         zero = work / "runs" / "zero2"
         t0 = time.monotonic()
@@ -232,25 +256,22 @@ def main(argv: list[str] | None = None) -> int:
         row = Row("zero2-launch", "tiny", result={"wall_s": time.monotonic() - t0})
         row.status = "ok" if p.returncode == 0 and (zero / "adapter").is_dir() else "FAIL"
         row.note = "one-process ZeRO-2, 4 steps" if row.status == "ok" else (p.stderr or p.stdout)[-300:]
-        rows.append(row)
+        record(row)
 
     if importlib.util.find_spec("vlmeval") is None:
-        rows.append(Row("vqa-embedded", "tiny", status="skipped", note="VLMEvalKit not brought along"))
+        record(Row("vqa-embedded", "tiny", status="skipped", note="VLMEvalKit not brought along"))
     else:
         argv = ["vqa", "--model", "tiny", "--suite", "embedded", "--quiet", "--batch-size", "8"]
-        r = add("vqa-embedded", "tiny", "cli", {"argv": argv + (["--limit", "4"] if a.quick else [])})
+        r = run_row("vqa-embedded", "tiny", "cli", {"argv": argv + (["--limit", "4"] if a.quick else [])})
         if r.status == "ok":
             r.note = "embedded suite, batched (8), scored by VLMEvalKit"
+        record(r)
 
     for m in models:
         add("logprob", "tiny" if m == "tiny" else "gemma3-12b-arch", "logprob",
             {"model": m, "data": str(data), "limit": 2 if a.quick else 8})
 
-    text = table(rows, device_name(dev)) + f"\n\ntotal {time.monotonic() - t_start:.0f} s\n"
-    print(text)
-    (out / "gpucheck.md").write_text(text)
-    (out / "gpucheck.json").write_text(json.dumps(
-        {"device": device_name(dev), "rows": [r.__dict__ for r in rows]}, indent=2, default=str))
+    print(write(rows, dev, out, time.monotonic() - t_start))
     return 0 if all(r.status != "FAIL" for r in rows) else 1
 
 

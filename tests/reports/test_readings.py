@@ -121,3 +121,18 @@ def test_latency_says_where_the_optimized_decoding_loses_per_pass():
                and "3.00 generated tokens against the peer's 1.00" in x for x in lines), lines
     faster = [PolicyBenchRow("m", "optimized", i, 0.5, 10, 5, 15, False) for i in range(4)]
     assert not any("loses" in x for x in latency.readings(faster + rows[4:], []))
+
+
+def test_latency_does_not_claim_an_overall_win_the_rows_do_not_show():
+    from harness.records import PolicyBenchRow
+    from harness.reports import latency
+
+    # fewer passes (5 against 8), but each 3x dearer: the optimized cycle is slower overall (1.5 s against 1.0 s),
+    # as the tiny model's rows on an H100 showed
+    rows = [PolicyBenchRow("m", "optimized", i, 1.5, 5, 5, 15, False) for i in range(4)]
+    rows += [PolicyBenchRow("m", "peer", i, 1.0, 8, 5, 8, False) for i in range(4)]
+    (line,) = [x for x in latency.readings(rows, []) if "loses to the peer" in x]
+    assert "wins overall" not in line and "its median cycle is 1.50× the peer's" in line
+    winner = [PolicyBenchRow("m", "optimized", i, 0.9, 3, 5, 15, False) for i in range(4)]
+    (line,) = [x for x in latency.readings(winner + rows[4:], []) if "loses to the peer" in x]
+    assert "it wins overall by needing fewer passes" in line
