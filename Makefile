@@ -239,9 +239,9 @@ bench: setup-all ## benchmarks (ratios against the naive baseline and the peer i
 # trials of both models, blind-interleaved, on the tasks' held-out evaluation scenes, validator none and self -> CSVs ->
 # reports. Every step skips or resumes what is done: the recorder keeps complete trajectories, `data build` is
 # incremental, `train` resumes from its checkpoint, the trial log resumes per (task, model, trial).
-# make sim-experiment [EPISODES=200] [STEPS=1000] [TRIALS=<the task's: 30, multilingual 90>] [RECIPE=sim-cpu|sim-cpu-vision]
-EPISODES       ?= 200
-STEPS          ?= 1000
+# make sim-experiment [EPISODES=400] [STEPS=1500] [TRIALS=<the task's: 30, multilingual 90>] [RECIPE=sim-cpu|sim-cpu-vision]
+EPISODES       ?= 400
+STEPS          ?= 1500
 RECIPE         ?= sim-cpu
 SIM_SEED       ?= 0
 SIM_EXP        ?= results/sim-experiment
@@ -250,27 +250,31 @@ SIM_TASKS      ?= pickup pick-and-place pickup-multilingual pickup-ash
 SIM_VALIDATORS ?= none self
 SIM_MODELS     := sim-verbalized sim-at
 SIM_REPORT     ?= yes
-SIM_RUNS        = $(if $(VLM2VLA_RUNS),$(VLM2VLA_RUNS),runs)/sim
+SIM_RUNS        = $(if $(VLM2VLA_RUNS),$(VLM2VLA_RUNS),runs)
+# the trial logs and their CSV exports sit with the other robot trials, where the reports read them (tracked there)
+SIM_TRIALS      = $(if $(VLM2VLA_RESULTS),$(VLM2VLA_RESULTS),results)/robot
 
 .PHONY: sim-experiment demo-sim-experiment
 sim-experiment: setup-all ## record -> D_lan -> train verbalized+AT -> sim trials -> reports [EPISODES= STEPS= TRIALS= RECIPE=]
 	@for task in $(SIM_RECORD); do \
 	  $(CLI) sim record --task $$task --episodes $(EPISODES) --seed $(SIM_SEED) --out $(SIM_EXP)/raw; done
 	$(CLI) data build --source $(SIM_EXP)/raw --out $(SIM_EXP)/dlan
-	$(CLI) train --model sim-verbalized --recipe $(RECIPE) --data $(SIM_EXP)/dlan --out $(SIM_RUNS)/verbalized \
+	$(CLI) train --model sim-verbalized --recipe $(RECIPE) --data $(SIM_EXP)/dlan --out $(SIM_RUNS)/sim-verbalized \
 		--max-steps $(STEPS)
-	$(CLI) train --model sim-at --recipe $(RECIPE) --data $(SIM_EXP)/dlan --out $(SIM_RUNS)/at --max-steps $(STEPS)
+	$(CLI) train --model sim-at --recipe $(RECIPE) --data $(SIM_EXP)/dlan --out $(SIM_RUNS)/sim-at \
+		--max-steps $(STEPS)
 	@for v in $(SIM_VALIDATORS); do for task in $(SIM_TASKS); do \
 	  $(CLI) robot-trials --task $$task --model $(subst $(eval) ,$(comma),$(SIM_MODELS)) --robot sim --operator auto \
-	    --validator $$v $(if $(TRIALS),--trials $(TRIALS)) --db $(SIM_EXP)/trials-$$v.sqlite --out $(SIM_EXP)/robot-$$v \
-	    || exit 1; \
-	  done; $(CLI) trials export --db $(SIM_EXP)/trials-$$v.sqlite --out $(SIM_EXP)/trials-$$v.csv; done
+	    --validator $$v $(if $(TRIALS),--trials $(TRIALS)) --db $(SIM_TRIALS)/trials-sim-$$v.sqlite \
+	    --out $(SIM_EXP)/robot-$$v || exit 1; \
+	  done; $(CLI) trials export --db $(SIM_TRIALS)/trials-sim-$$v.sqlite --out $(SIM_TRIALS)/trials-sim-$$v.csv; done
 	$(if $(filter yes,$(SIM_REPORT)),$(CLI) report)
 
 # The chain of sim-experiment at toy size (2 episodes per task, 2 training steps, 1 trial per model on pickup, no
 # validator) under results/demo, with its own runs directory: it proves the steps connect, not that anything learns.
 demo-sim-experiment: export VLM2VLA_RUNS := $(DEMO_RESULTS)/runs
-demo-sim-experiment: setup-all
+demo-sim-experiment: setup-all  # a toy run starts over (its recording resumes): newly recorded scenes change its data
+	rm -rf $(DEMO_RESULTS)/runs/sim-verbalized $(DEMO_RESULTS)/runs/sim-at $(DEMO_RESULTS)/robot/trials-sim-*
 	$(MAKE) --no-print-directory sim-experiment SIM_EXP=$(DEMO_RESULTS)/sim-experiment EPISODES=2 STEPS=2 TRIALS=1 \
 		SIM_TASKS=pickup SIM_VALIDATORS=none SIM_REPORT=no  # demo-reports builds the report
 

@@ -13,6 +13,12 @@ from harness.reports.inputs import Source
 from harness.reports.table import Table, to_csv, to_latex, to_markdown
 
 OURS = "ours"
+SIM_ROBOT = "sim"  # trials on this robot are ours in simulation, reported apart from the real robot's
+
+
+def sim_source(validator: str) -> str:
+    """The source label of our simulated trials under one validator: each is its own family of rows and tests."""
+    return f"{OURS} (sim, validator {validator or 'none'})"
 
 
 @dataclass

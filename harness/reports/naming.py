@@ -12,7 +12,9 @@ from functools import cache
 from harness.specs import ModelSpec, SpecError, load_task, load_vqa_suite
 from harness.specs.lineage import base_model_of, model_specs
 
-MODEL_ORDER = ("gemma3-base", "vlm2vla", "vlm2vla-at", "openvla", "ecot", "gemma3-270m", "tiny", "oracle")
+MODEL_ORDER = ("gemma3-base", "vlm2vla", "vlm2vla-at", "openvla", "ecot", "sim-verbalized", "sim-at", "gemma3-270m", "tiny",
+               "oracle")
+SIM_FOCUS = "sim-verbalized"  # the simulator experiment's VLM2VLA (issue 20), compared with its AT ablation
 TASK_ORDER = ("pickup", "pick-place-lift", "pick-and-place", "pickup-multilingual", "pickup-ash")
 ARM_ORDER = ("base", "verbalized-lora", "verbalized-full", "least_likely-lora", "least_likely-full")
 REPRESENTATION_ORDER = ("verbalized", "least_likely")

@@ -1,7 +1,9 @@
 """Robot success rates per task × model (95 % Wilson intervals), and VLM2VLA vs each other model (Fisher's exact).
 
 Ours come from `results/robot/trials*.csv` (exports of the trial log, `vlm2vla trials export`); identical rows that
-appear in two exports are counted once. The paper's Fig. 5 rates sit beside them, labelled; their intervals and
+appear in two exports are counted once. Trials in the simulator (`--robot sim`, issue 20) are their own sources, one per
+validator ("ours (sim, validator none)"), each tested as its own family: there the simulator's verbalized model is
+compared with its AT ablation. The paper's Fig. 5 rates sit beside them, labelled; their intervals and
 tests use success counts derived from the published rates (see results/paper/README.md), labelled as derived.
 """
 
@@ -13,10 +15,10 @@ from dataclasses import astuple, dataclass
 from harness.records import TrialRow
 from harness.records.outcomes import OUTCOMES, OutcomeCounts, count_outcomes
 from harness.records.stats import fisher_p, holm, wilson_interval
-from harness.reports.entry import OURS, Context, Entry
+from harness.reports.entry import OURS, SIM_ROBOT, Context, Entry, sim_source
 from harness.reports.figure import PAPER_ALPHA, PAPER_HATCH, model_palette, new_figure, style
 from harness.reports.inputs import load
-from harness.reports.naming import model_key, planned_trials, task_key
+from harness.reports.naming import SIM_FOCUS, model_key, planned_trials, task_key
 from harness.reports.paper import PAPER_CITATION, PAPER_LABEL, PaperSuccessRow, check_derived, load_paper
 from harness.reports.table import Column, Table
 
@@ -63,12 +65,12 @@ def our_cells(rows: list[TrialRow]) -> tuple[list[Cell], list[str], int]:
         which = ", ".join(sorted({f"{r.task}/{r.model}#{r.trial_index}={r.outcome!r}" for r in bad})[:5])
         problems.append(f"`robot/trials*.csv`: {len(bad)} trial(s) with an outcome outside {', '.join(OUTCOMES)} "
                         f"were left out ({which}); fix them in the trial log and export again")
-    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for r in unique:
         if r.outcome in OUTCOMES:
-            groups[(r.task, r.model)].append(r.outcome)
-    cells = [Cell(OURS, task, model, count_outcomes(outcomes), planned_trials(task))
-             for (task, model), outcomes in groups.items()]
+            groups[(sim_source(r.validator) if r.robot == SIM_ROBOT else OURS, r.task, r.model)].append(r.outcome)
+    cells = [Cell(source, task, model, count_outcomes(outcomes), planned_trials(task))
+             for (source, task, model), outcomes in groups.items()]
     return cells, problems, len([r for r in rows if not r.superseded]) - len(unique)
 
 
@@ -78,8 +80,23 @@ def paper_cells(rows: list[PaperSuccessRow]) -> list[Cell]:
                  r.n_trials, r.rate_pct) for r in rows]
 
 
+def source_key(source: str) -> tuple[int, str]:
+    """Ours on the real robot, ours in simulation (by validator), then the paper."""
+    return (0 if source == OURS else 2 if source == PAPER_LABEL else 1, source)
+
+
+def sources_of(cells: list[Cell]) -> list[str]:
+    return sorted({c.source for c in cells}, key=source_key)
+
+
+def focus_of(source: str, focus: str) -> str:
+    """The model a source's tests compare against the others: the simulator's verbalized model in simulation."""
+    return focus if source in (OURS, PAPER_LABEL) else SIM_FOCUS
+
+
 def _sorted(cells: list[Cell]) -> list[Cell]:
-    return sorted(cells, key=lambda c: (task_key(c.task), model_key(c.model), c.source != OURS))
+    return sorted(cells, key=lambda c: (source_key(c.source)[0] == 1, task_key(c.task), model_key(c.model),
+                                        source_key(c.source)))
 
 
 def success_table(cells: list[Cell]) -> Table:
@@ -112,12 +129,14 @@ class Comparison:
 
 
 def comparisons(cells: list[Cell], focus: str) -> list[Comparison]:
-    """Ours first, then the paper's; tasks and models in their fixed order."""
+    """Ours first, then ours in simulation, then the paper's; tasks and models in their fixed order. Each source's
+    focus (`focus_of`) against every other model of that source on the same task."""
     out = []
     index = {(c.source, c.task, c.model): c for c in cells}
-    for c in sorted(cells, key=lambda c: (c.source != OURS, task_key(c.task), model_key(c.model))):
-        a = index.get((c.source, c.task, focus))
-        if c.model == focus or a is None:
+    for c in sorted(cells, key=lambda c: (source_key(c.source), task_key(c.task), model_key(c.model))):
+        f = focus_of(c.source, focus)
+        a = index.get((c.source, c.task, f))
+        if c.model == f or a is None:
             continue
         out.append(Comparison(c.source, c.task, a, c, fisher_p(a.counts.success, a.counts.n, c.counts.success,
                                                                   c.counts.n)))
@@ -126,7 +145,7 @@ def comparisons(cells: list[Cell], focus: str) -> list[Comparison]:
 
 def significance_table(comps: list[Comparison], focus: str) -> Table:
     adjusted: dict[Comparison, float | None] = {}
-    for source in (OURS, PAPER_LABEL):
+    for source in sorted({c.source for c in comps}, key=source_key):
         family = [c for c in comps if c.source == source]
         adjusted.update(zip(family, holm([c.p for c in family]), strict=True))
     columns = [Column("source", "Source"), Column("task", "Task"), Column("model_a", "Model A"),
@@ -142,8 +161,9 @@ def significance_table(comps: list[Comparison], focus: str) -> Table:
         rows.append([c.source, c.task, c.a.model, c.a.counts.success, c.a.counts.n, c.b.model, c.b.counts.success,
                      c.b.counts.n, diff, c.p, adjusted[c],
                      "derived counts" if c.source == PAPER_LABEL else ("no trials" if c.p is None else "")])
-    notes = [f"Two-sided Fisher's exact test (scipy) of {focus} vs each other model on the same task; Holm's "
-             "adjustment (statsmodels) over all comparisons of one source.",
+    notes = [f"Two-sided Fisher's exact test (scipy) of {focus} (in simulation: {SIM_FOCUS}) vs each other model "
+             "of the same source on the same task; Holm's adjustment (statsmodels) over all comparisons of one "
+             "source.",
              f"Rows with source {PAPER_LABEL} test counts derived from the published rates (n = 30, 90 for "
              "pickup-multilingual), so their p-values are approximate."]
     return Table("significance", f"{focus} vs each other model per task (Fisher's exact test)", columns, rows, notes)
@@ -151,25 +171,26 @@ def significance_table(comps: list[Comparison], focus: str) -> Table:
 
 def success_readings(cells: list[Cell], focus: str) -> list[str]:
     lines = []
-    for source in (OURS, PAPER_LABEL):
+    for source in sources_of(cells):
         mine = [c for c in _sorted(cells) if c.source == source and c.counts.n]
         if not mine:
             continue
-        focus_cells = [c for c in mine if c.model == focus]
+        source_focus = focus_of(source, focus)
+        focus_cells = [c for c in mine if c.model == source_focus]
         if focus_cells:
             parts = []
             for c in focus_cells:
                 lo, hi = c.ci_pct()
                 parts.append(f"{c.task} {c.rate_pct:.0f}% ({c.counts.success}/{c.counts.n}"
                              f"{' derived' if source == PAPER_LABEL else ''}, CI {lo:.0f}–{hi:.0f}%)")
-            lines.append(f"{source}: {focus} succeeds in " + "; ".join(parts))
+            lines.append(f"{source}: {source_focus} succeeds in " + "; ".join(parts))
         best = []
         for task in sorted({c.task for c in mine}, key=task_key):
             top = max((c for c in mine if c.task == task), key=lambda c: (c.rate_pct, -model_key(c.model)[0]))
             best.append(f"{task} {top.model} {top.rate_pct:.0f}%")
         trials = sum(c.counts.n for c in mine)
         extra = ""
-        if source == OURS:
+        if source != PAPER_LABEL:
             extra = (f", {sum(c.counts.invalid for c in mine)} invalid and {sum(c.counts.skip for c in mine)} "
                      "skipped left out")
         lines.append(f"{source}: {trials} scored trials{extra}; highest rate per task: " + "; ".join(best))
@@ -178,7 +199,7 @@ def success_readings(cells: list[Cell], focus: str) -> list[str]:
 
 def significance_readings(comps: list[Comparison], focus: str) -> list[str]:
     lines = []
-    for source in (OURS, PAPER_LABEL):
+    for source in sorted({c.source for c in comps}, key=source_key):
         family = [c for c in comps if c.source == source and c.p is not None]
         if not family:
             continue
@@ -188,7 +209,7 @@ def significance_readings(comps: list[Comparison], focus: str) -> list[str]:
         if sig:
             parts = [f"{c.task} vs {c.b.model} ({'higher' if c.a.counts.rate > c.b.counts.rate else 'lower'}, "
                      f"p={p:.2g})" for c, p in sig]
-            lines.append(f"{label}: {focus} differs at p < {ALPHA} after Holm in {len(sig)} of {len(family)} "
+            lines.append(f"{label}: {focus_of(source, focus)} differs at p < {ALPHA} after Holm in {len(sig)} of {len(family)} "
                          f"comparisons: " + "; ".join(parts))
         else:
             c0 = min(family, key=lambda c: c.p)
@@ -198,7 +219,7 @@ def significance_readings(comps: list[Comparison], focus: str) -> list[str]:
 
 
 def success_figure(cells: list[Cell]):
-    sources = [s for s in (OURS, PAPER_LABEL) if any(c.source == s and c.counts.n for c in cells)]
+    sources = [s for s in sources_of(cells) if any(c.source == s and c.counts.n for c in cells)]
     colours = model_palette(c.model for c in cells)
     fig = new_figure(9.0, 2.9 * len(sources) + 0.5)
     axes = fig.subplots(len(sources), 1, squeeze=False)[:, 0]
@@ -225,8 +246,7 @@ def success_figure(cells: list[Cell]):
         ax.set_xticks(range(len(tasks)), tasks)
         ax.set_ylim(0, 100)
         ax.set_ylabel("success rate (%)")
-        ax.set_title("ours" if source == OURS else
-                     "paper (published rates; 95% CI from derived counts)")
+        ax.set_title("paper (published rates; 95% CI from derived counts)" if source == PAPER_LABEL else source)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="x-small")
     fig.suptitle("Robot success rate with 95% Wilson intervals")
     return fig

@@ -136,3 +136,41 @@ def test_latency_does_not_claim_an_overall_win_the_rows_do_not_show():
     winner = [PolicyBenchRow("m", "optimized", i, 0.9, 3, 5, 15, False) for i in range(4)]
     (line,) = [x for x in latency.readings(winner + rows[4:], []) if "loses to the peer" in x]
     assert "it wins overall by needing fewer passes" in line
+
+
+def _trial(model: str, i: int, outcome: str, *, robot: str = "sim", validator: str = "none", task: str = "pickup"):
+    from harness.records import TrialRow
+
+    return TrialRow("s1", task, model, robot, "auto", "policy A", 101, i, "pick up the carrot", "en", outcome, "",
+                    "2026-11-27T00:00:00", 1.0, 3, 0, 0, "", "", validator=validator)
+
+
+def test_simulated_trials_are_their_own_rows_and_families_per_validator():
+    from harness.reports import success
+    from tests.reports import hand
+
+    rows = [_trial("sim-verbalized", i, "success" if i < 8 else "failure") for i in range(10)]
+    rows += [_trial("sim-at", i, "success" if i < 2 else "failure") for i in range(10)]
+    rows += [_trial("sim-verbalized", i, "success" if i < 5 else "failure", validator="self") for i in range(10)]
+    rows += [_trial("sim-at", i, "success" if i < 5 else "failure", validator="self") for i in range(10)]
+    rows += [_trial("vlm2vla", i, "success", robot="widowx", validator="self") for i in range(4)]
+    cells, problems, _ = success.our_cells(rows)
+    assert not problems
+    by = {(c.source, c.model): (c.counts.success, c.counts.n) for c in cells}
+    assert by == {("ours (sim, validator none)", "sim-verbalized"): (8, 10),
+                  ("ours (sim, validator none)", "sim-at"): (2, 10),
+                  ("ours (sim, validator self)", "sim-verbalized"): (5, 10),
+                  ("ours (sim, validator self)", "sim-at"): (5, 10), ("ours", "vlm2vla"): (4, 4)}
+    comps = success.comparisons(cells, "vlm2vla")
+    # in simulation the verbalized model is compared with its AT ablation, within one validator; the real robot's
+    # vlm2vla has no other model here, so it has no test
+    assert [(c.source, c.a.model, c.b.model) for c in comps] == [
+        ("ours (sim, validator none)", "sim-verbalized", "sim-at"),
+        ("ours (sim, validator self)", "sim-verbalized", "sim-at")]
+    assert comps[0].p == __import__("pytest").approx(hand.fisher_two_sided(8, 2, 2, 8), rel=1e-6)
+    lines = success.success_readings(cells, "vlm2vla")
+    assert "ours (sim, validator none): sim-verbalized succeeds in pickup 80% (8/10" in "\n".join(lines)
+    table = success.significance_table(comps, "vlm2vla")
+    holm_col = [c.key for c in table.columns].index("p_holm")
+    # one comparison per family: Holm leaves each p as it is
+    assert [r[holm_col] for r in table.rows] == [c.p for c in comps]
