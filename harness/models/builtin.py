@@ -7,13 +7,16 @@ into a small VLM (`gemma3_270m`). The spec prefix keeps its name: specs, run rec
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from harness.models import gemma3_270m, tiny
 from harness.paths import cache_dir
 
 PREFIX = "embedded:"
-BUILDERS = {"tiny": tiny.build_dir, "gemma3-270m": gemma3_270m.build_dir}  # name -> build_dir(cache, image_size)
+# name -> build_dir(cache, image_size); gemma3-270m-64: the same 270M with 64 image tokens instead of 16
+BUILDERS = {"tiny": tiny.build_dir, "gemma3-270m": gemma3_270m.build_dir,
+            "gemma3-270m-64": partial(gemma3_270m.build_dir, tokens_per_side=8)}
 
 
 def is_builtin(base: str) -> bool:

@@ -28,10 +28,17 @@ BUILD_VERSION = 1
 SEED = 0
 
 
-def tower(image_size: int) -> VisionTower:
-    """8x8 patches pooled to 4x4 = 16 image tokens; 2 SigLIP layers of width 256."""
-    return VisionTower(image_size=image_size, patches_per_side=8, tokens_per_side=4, hidden_size=256, layers=2,
-                       heads=4, intermediate_size=1024)
+TOKENS_PER_SIDE = 4  # the default VLM: 4x4 = 16 image tokens
+
+
+def tower(image_size: int, tokens_per_side: int = TOKENS_PER_SIDE) -> VisionTower:
+    """(2n)x(2n) patches pooled to n x n image tokens (default 8x8 -> 16 tokens); 2 SigLIP layers of width 256.
+
+    `embedded:gemma3-270m-64` has n = 8 (64 tokens, each over 28 px of a 224 px image instead of 56): in the
+    simulator a target covers a few percent of a 16-token cell, too little for its scenes to differ at the
+    projected tokens (`vlm2vla models image-signal`, issue 20)."""
+    return VisionTower(image_size=image_size, patches_per_side=2 * tokens_per_side, tokens_per_side=tokens_per_side,
+                       hidden_size=256, layers=2, heads=4, intermediate_size=1024)
 
 
 def _add_image_tokens(tokenizer_dir: Path) -> None:
@@ -69,14 +76,14 @@ def text_dir(cache: Path) -> Path:
                         {"name": "gemma3-270m-text", "build_version": BUILD_VERSION})
 
 
-def _build_vlm(dst: Path, cache: Path, image_size: int) -> None:
+def _build_vlm(dst: Path, cache: Path, image_size: int, tokens_per_side: int) -> None:
     import torch
     from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3ForConditionalGeneration
 
     source = text_dir(cache)
     tokenizer = AutoTokenizer.from_pretrained(source)
     text = Gemma3ForCausalLM.from_pretrained(source, dtype=torch.float32)
-    vision = tower(image_size)
+    vision = tower(image_size, tokens_per_side)
     torch.manual_seed(SEED)
     model = Gemma3ForConditionalGeneration(vlm_config(text.config, vision, tokenizer))
     result = model.model.language_model.load_state_dict(text.model.state_dict(), strict=True)
@@ -91,8 +98,9 @@ def _build_vlm(dst: Path, cache: Path, image_size: int) -> None:
     make_processor(tokenizer, image_size, vision.mm_tokens_per_image).save_pretrained(dst)
 
 
-def build_dir(cache: Path, image_size: int) -> Path:
-    key = f"vlm-v{BUILD_VERSION}-img{image_size}"
-    return cached_build(cache / "gemma3-270m" / key, lambda d: _build_vlm(d, cache, image_size),
+def build_dir(cache: Path, image_size: int, tokens_per_side: int = TOKENS_PER_SIDE) -> Path:
+    tokens = tower(image_size, tokens_per_side).mm_tokens_per_image
+    key = f"vlm-v{BUILD_VERSION}-img{image_size}" + ("" if tokens_per_side == TOKENS_PER_SIDE else f"-tok{tokens}")
+    return cached_build(cache / "gemma3-270m" / key, lambda d: _build_vlm(d, cache, image_size, tokens_per_side),
                         {"name": "gemma3-270m", "build_version": BUILD_VERSION, "image_size": image_size,
-                         "mm_tokens_per_image": tower(image_size).mm_tokens_per_image})
+                         "mm_tokens_per_image": tokens})

@@ -56,6 +56,22 @@ def test_zero_projector_makes_images_invisible_until_trained(vlm):
     assert vlm.tokenizer.image_token_id == 262144 == vlm.model.config.text_config.vocab_size
 
 
+def test_the_64_token_variant_differs_only_in_its_image_tokens(vlm):
+    from harness.models import load_model
+
+    fine = load_model("gemma3-270m-64")
+    assert fine.base_dir != vlm.base_dir and fine.model.config.mm_tokens_per_image == 64
+    ids = vlm.tokenizer("The robot arm picks up the carrot.", return_tensors="pt").input_ids
+    with torch.no_grad():
+        assert torch.equal(fine.model(input_ids=ids).logits, vlm.model(input_ids=ids).logits)
+    from PIL import Image
+
+    from harness.data import templates as T
+
+    inputs = fine.build_inputs(T.plan_prompt("pick up the carrot", "reach the carrot"), [Image.new("RGB", (64, 64))])
+    assert int((inputs["input_ids"] == fine.model.config.image_token_id).sum()) == 64
+
+
 def test_a_few_training_steps_end_to_end(tmp_path, monkeypatch):
     from harness.models import load_model
     from harness.train.recipe import train
