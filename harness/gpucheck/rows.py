@@ -58,6 +58,7 @@ def policy(a: dict[str, Any]) -> dict[str, Any]:
     from harness.policy.bench import dlan_inputs
     from harness.policy.decoding import FastGenerator, ForwardCounter
     from harness.policy.hierarchical import VLM2VLAPolicy
+    from harness.records.rows import ms_per_pass
 
     loaded = load_model(model_spec(a["model"]), device=a["device"])
     inputs = dlan_inputs(a["data"], limit=a["cycles"] + 1)
@@ -80,7 +81,7 @@ def policy(a: dict[str, Any]) -> dict[str, Any]:
         drafts += sum(v for k, v in out.stats.items() if k.endswith("accepted_tokens"))
     median = statistics.median(walls)
     return {"device": device_label(a["device"]), "cycles": len(walls), "median_cycle_s": median, "mean_cycle_s": statistics.fmean(walls),
-            "forward_passes": statistics.fmean(passes), "ms_per_pass": 1000 * sum(walls) / max(1, sum(passes)),
+            "forward_passes": statistics.fmean(passes), "ms_per_pass": ms_per_pass(sum(walls), sum(passes)),
             "malformed": malformed, "accepted_drafts": drafts}
 
 

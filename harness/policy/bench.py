@@ -41,6 +41,7 @@ from harness.policy.peer import PeerGenerator
 from harness.records import BenchResult, PolicyBenchRow
 from harness.records.environment import env_of
 from harness.records.io import write_rows
+from harness.records.rows import ms_per_pass
 
 if TYPE_CHECKING:
     from harness.models.loaded import LoadedModel
@@ -111,7 +112,7 @@ class VariantSummary:
     @property
     def ms_per_pass(self) -> float:
         """Mean wall time per decoder forward pass (the grammar engine's and sampling's time included)."""
-        return 1000 * self.mean_s / self.forward_passes if self.forward_passes else float("nan")
+        return ms_per_pass(self.mean_s, self.forward_passes)
 
     @property
     def tokens_per_pass(self) -> float:

@@ -127,6 +127,12 @@ class PolicyBenchRow:
     env: str = ""  # environment fingerprint hash (records.environment; full record in environments.json)
 
 
+def ms_per_pass(wall_s: float, forward_passes: float) -> float:
+    """Wall time per decoder forward pass in ms, totals over totals (the grammar engine's and sampling's time
+    included): the one definition the benchmark, its report and the GPU check share."""
+    return 1000 * wall_s / forward_passes if forward_passes else float("nan")
+
+
 @dataclass
 class PairRow:
     """results/robot/pairs*.csv: one operator preference between two policies run on the same scene of a blind A/B

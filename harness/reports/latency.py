@@ -14,6 +14,7 @@ import statistics
 from collections import defaultdict
 
 from harness.records import PolicyBenchRow
+from harness.records.rows import ms_per_pass
 from harness.records.stats import describe
 from harness.reports.entry import OURS, Context, Entry
 from harness.reports.figure import new_figure, palette, style
@@ -129,7 +130,7 @@ def _per_pass(model: str, optimized: list[PolicyBenchRow], peer: list[PolicyBenc
     rows hold wall time, passes and tokens; `vlm2vla bench policy` prints the finer counters)."""
     def per_pass(group: list[PolicyBenchRow]) -> tuple[float, float]:
         passes = sum(r.forward_passes for r in group)
-        return 1000 * sum(r.wall_s for r in group) / passes, sum(r.generated_tokens for r in group) / passes
+        return ms_per_pass(sum(r.wall_s for r in group), passes), sum(r.generated_tokens for r in group) / passes
 
     (opt_ms, opt_tok), (peer_ms, peer_tok) = per_pass(optimized), per_pass(peer)
     if opt_ms <= peer_ms:
