@@ -41,10 +41,9 @@ def _variation(features: torch.Tensor) -> float:
     return ((flat - mean).norm(dim=1).mean() / mean.norm()).item()
 
 
-def _parts(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
+def _parts(loaded: LoadedModel) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The vision tower and the projector of a Gemma-3 VLM (under a peft wrapper or not)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inner = base.model
+    inner = loaded.base_model().model
     return inner.vision_tower, inner.multi_modal_projector
 
 
@@ -56,7 +55,7 @@ def image_signal(loaded: LoadedModel, data_dir: str | Path, *, stage: str = "pla
         raise ValueError(f"{data_dir}: {len(examples)} {split} example(s) of stage {stage!r} with one image; the "
                          "measure compares scenes, so it needs at least 2 (pass another --stage or --split)")
     images = [Image.open(Path(data_dir) / e.images[0]).convert("RGB") for e in examples]
-    tower, projector = _parts(loaded.model)
+    tower, projector = _parts(loaded)
     pixels = loaded.processor.image_processor(images, return_tensors="pt")["pixel_values"]
     pixels = pixels.to(loaded.device, next(tower.parameters()).dtype)
 

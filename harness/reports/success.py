@@ -85,8 +85,9 @@ def source_key(source: str) -> tuple[int, str]:
     return (0 if source == OURS else 2 if source == PAPER_LABEL else 1, source)
 
 
-def sources_of(cells: list[Cell]) -> list[str]:
-    return sorted({c.source for c in cells}, key=source_key)
+def sources_of(items: list[Cell] | list[Comparison]) -> list[str]:
+    """The sources of cells or comparisons, in report order."""
+    return sorted({c.source for c in items}, key=source_key)
 
 
 def focus_of(source: str, focus: str) -> str:
@@ -145,7 +146,7 @@ def comparisons(cells: list[Cell], focus: str) -> list[Comparison]:
 
 def significance_table(comps: list[Comparison], focus: str) -> Table:
     adjusted: dict[Comparison, float | None] = {}
-    for source in sorted({c.source for c in comps}, key=source_key):
+    for source in sources_of(comps):
         family = [c for c in comps if c.source == source]
         adjusted.update(zip(family, holm([c.p for c in family]), strict=True))
     columns = [Column("source", "Source"), Column("task", "Task"), Column("model_a", "Model A"),
@@ -199,7 +200,7 @@ def success_readings(cells: list[Cell], focus: str) -> list[str]:
 
 def significance_readings(comps: list[Comparison], focus: str) -> list[str]:
     lines = []
-    for source in sorted({c.source for c in comps}, key=source_key):
+    for source in sources_of(comps):
         family = [c for c in comps if c.source == source and c.p is not None]
         if not family:
             continue

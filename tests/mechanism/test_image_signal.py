@@ -19,7 +19,7 @@ def test_scenes_reach_the_tiny_models_output(tiny_model, dlan_heldout):
 
 
 def test_a_projector_that_hides_the_scene_is_measured_as_blind(tiny_model, dlan_heldout, monkeypatch):
-    _, projector = _parts(tiny_model.model)
+    _, projector = _parts(tiny_model)
     real = projector.forward
 
     def same_for_every_scene(features):
