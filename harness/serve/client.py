@@ -39,6 +39,9 @@ class OpenpiConnection:
         self.url, self.timeout_s = url, timeout_s
         # per request: client wall time - the server's time in the policy (`server_timing.infer_ms`), seconds
         self.overheads: deque[float] = deque(maxlen=1024)
+        # requests sent whose reply was never read (Ctrl-C while waiting): the socket delivers replies in order, so
+        # each must be read and dropped before the next request, or that request would get a stale reply
+        self._unanswered = 0
         headers = {P.API_KEY_HEADER: f"{P.API_KEY_SCHEME} {api_key}"} if api_key else None
         self._stack = ExitStack()  # websockets >= 17.1 wants its connection entered as a context
         try:
@@ -51,11 +54,14 @@ class OpenpiConnection:
 
     def request(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """Send one message and return its reply; an error reply raises, naming the key the server refused."""
+        while self._unanswered:  # late replies of interrupted requests come first; they answer nobody now
+            self._receive(self.timeout_s, "late")
         t0 = time.perf_counter()
         try:
             self._ws.send(msgpack_numpy.packb(dict(message)))
         except (OSError, websockets.exceptions.WebSocketException) as e:
             raise PolicyServerError(f"{self.url}: the policy server connection is gone: {e}") from e
+        self._unanswered += 1
         reply = self._receive(self.timeout_s, str(message.get("endpoint", "infer")))
         timing = reply.get("server_timing")
         if isinstance(timing, dict) and isinstance(timing.get("infer_ms"), (int, float)):
@@ -73,6 +79,7 @@ class OpenpiConnection:
             raise PolicyServerError(f"{self.url}: no {what} reply within {timeout_s} s (the server stalled)") from e
         except (OSError, websockets.exceptions.WebSocketException) as e:
             raise PolicyServerError(f"{self.url}: the policy server closed the connection: {e}") from e
+        self._unanswered = max(0, self._unanswered - 1)  # a frame arrived: the oldest request is answered
         if isinstance(raw, str):
             raise PolicyServerError(f"{self.url}: the policy server failed:\n{raw}")
         try:

@@ -160,3 +160,30 @@ def test_wrong_token_raises(scripted_spec):
         RemotePolicy(server.url, api_key="t0ken").close()
     finally:
         server.stop()
+
+
+def test_ctrl_c_while_waiting_drops_the_late_reply(scripted_spec):
+    """Ctrl-C during `act` pauses the trial; the rerun's `start` must get its own reply, not the interrupted act's."""
+    server = serve(ServedModel(scripted_spec, lambda: SlowPolicy(0.3)))
+    try:
+        remote = RemotePolicy(server.url, timeout_s=5)
+        first = remote.start(INSTRUCTION, observation())
+        ws, recv = remote.connection._ws, remote.connection._ws.recv
+        interrupted = []
+
+        def ctrl_c_once(*args, **kwargs):  # the operator's Ctrl-C lands while the client waits for the reply
+            if not interrupted:
+                interrupted.append(True)
+                raise KeyboardInterrupt
+            return recv(*args, **kwargs)
+
+        ws.recv = ctrl_c_once
+        with pytest.raises(KeyboardInterrupt):
+            remote.act(observation())
+        assert remote.start(INSTRUCTION, observation()) == first  # the act reply arrived first and was dropped
+        local = ScriptedPolicy()
+        local.start(INSTRUCTION, observation())
+        assert remote.act(observation()).action_text == local.act(observation()).action_text  # the rerun's first cycle
+        remote.close()
+    finally:
+        server.stop()
