@@ -199,20 +199,13 @@ class ArmResult:
     def of(cls, arm: Arm, training: Training, measured: Measurement, fingerprint: dict[str, Any],
            environment: dict[str, str] | None = None) -> ArmResult:
         """The record of an arm from what its training and its measurement returned."""
+        # ArmResult is flat (one JSON object per arm): the measurement's fields carry over by name
         return cls(arm=arm.name, representation=arm.representation, method=arm.method, recipe=training.recipe,
                    steps=training.steps, train_examples=training.examples,
                    skipped_too_long=training.skipped_too_long, first_loss=training.first_loss,
                    last_loss=training.last_loss, train_wall_s=training.wall_s, train_cpu_s=training.cpu_s,
-                   eval_wall_s=measured.eval_wall_s, eval_cpu_s=measured.eval_cpu_s,
-                   probe_wall_s=measured.probe_wall_s, actions_wall_s=measured.actions_wall_s,
-                   probe_accuracy=measured.probe_accuracy, probe_answer_logprob=measured.probe_answer_logprob,
-                   probe_n=measured.probe_n, probe_correct=measured.probe_correct,
-                   probe_by_lang=measured.probe_by_lang, probe_by_category=measured.probe_by_category,
-                   parse_rate=measured.parse_rate, mae_cm=measured.mae_cm,
-                   zero_motion_mae_cm=measured.zero_motion_mae_cm, n_heldout=measured.n_heldout,
-                   max_new_tokens=measured.max_new_tokens, samples=measured.samples,
-                   heldout_logprob=measured.heldout_logprob, fingerprint=fingerprint,
-                   environment=dict(environment or {}))
+                   **{f.name: getattr(measured, f.name) for f in fields(Measurement)},
+                   fingerprint=fingerprint, environment=dict(environment or {}))
 
     def save(self, path: Path) -> None:
         data = {k: v for k, v in asdict(self).items() if k != "cached"}
