@@ -130,3 +130,32 @@ def bench_cmd(task: str = typer.Option("pick-and-place", help="Task spec name.")
     typer.echo(result.report())
     if out is not None:
         result.write_json(out)
+
+
+@app.command("locate")
+def locate_cmd(model: str = typer.Option(..., "--model", help="Model spec whose vision tower is probed."),
+               raw: Path = typer.Option(..., "--raw", help="Episodes recorded by `vlm2vla sim record` (its --out)."),
+               limit: int = typer.Option(None, min=10, help="Episodes read (default: all)."),
+               min_scenes: int = typer.Option(50, min=10, help="Probe only objects in at least this many scenes.")):
+    """How well a linear map of the model's pooled image tokens places each object on the table: ridge regression
+    to its (x, y), cross-validated over the recorded scenes, beside the same probe on the image's pooled colours.
+
+    A policy must reach within ~2 cm of its target; an image pathway from which no linear map places it within a
+    few centimetres is a reason for a policy that never finds it (issue 20)."""
+    from harness.models import ModelLoadError, load_model
+    from harness.sim.locate import locate
+
+    try:
+        loaded = load_model(model)
+        rows = locate(loaded, raw, limit=limit, min_scenes=min_scenes)
+    except (SpecError, ModelLoadError, FileNotFoundError, ValueError) as e:
+        fail(str(e), 2)
+    tokens = loaded.base_model().config.mm_tokens_per_image
+    typer.echo(f"{loaded.spec.name}: median error placing each object from its first frame (cm; {tokens} pooled "
+               "image tokens; cross-validated ridge)")
+    for features in ("tower", "pixels"):
+        typer.echo(f"  {features:6s} " + ", ".join(f"{r.target} {r.median_error_cm:.1f}" for r in rows
+                                                    if r.features == features))
+    typer.echo("  spread " + ", ".join(f"{r.target} {r.spread_cm:.1f}" for r in rows if r.features == "tower")
+               + "  (no idea where: the median distance from the mean position)")
+    typer.echo("  scenes " + ", ".join(f"{r.target} {r.n}" for r in rows if r.features == "tower"))
