@@ -18,6 +18,7 @@ is installed) in every other process of the venv, so the Makefile installs it in
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.pool
@@ -185,15 +186,32 @@ def _bounded_pools(limit: int) -> Iterator[None]:
             p.join()
 
 
-# Circular multiple-choice scoring dumps a scratch copy to /tmp/<YYYYmmddHHMMSS>.<ext> and leaves it there.
-_SCRATCH = re.compile(r"^\d{14}\.(xlsx|tsv|json|pkl)$")
+# Circular multiple-choice scoring dumps a scratch copy to /tmp/<YYYYmmddHHMMSS>.<ext>, reads it straight back and
+# leaves it there: two processes scoring in the same second would read each other's copy (silently wrong scores).
+# Within a session the name also carries the process id and a counter, so it is this process's alone, and the
+# session removes exactly its own scratch files (never a concurrent run's).
+def _scratch_pattern() -> re.Pattern[str]:
+    return re.compile(rf"^\d{{14}}-{os.getpid()}-\d+\.(xlsx|tsv|json|pkl)$")
 
 
 def _scratch_files() -> set[str]:
+    pattern = _scratch_pattern()
     try:
-        return {n for n in os.listdir("/tmp") if _SCRATCH.match(n)}
+        return {n for n in os.listdir("/tmp") if pattern.match(n)}
     except OSError:
         return set()
+
+
+@contextlib.contextmanager
+def _own_scratch_names() -> Iterator[None]:
+    import vlmeval.dataset.utils.multiple_choice as mc
+
+    real, counter = mc.timestr, itertools.count()
+    mc.timestr = lambda *args, **kwargs: f"{real(*args, **kwargs)}-{os.getpid()}-{next(counter)}"
+    try:
+        yield
+    finally:
+        mc.timestr = real
 
 
 @contextlib.contextmanager
@@ -205,7 +223,7 @@ def session(lmudata: str | Path, *, processes: int | None = None) -> Iterator[Mo
     vlmeval = load()
     before = _scratch_files()
     try:
-        with preserved_state(), _bounded_pools(processes or os.cpu_count() or 1):
+        with preserved_state(), _bounded_pools(processes or os.cpu_count() or 1), _own_scratch_names():
             os.environ["LMUData"] = str(root.resolve())
             yield vlmeval
     finally:

@@ -96,3 +96,31 @@ def test_vlmevalkits_torchvision_never_breaks_transformers():
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT,
                               timeout=600)
         assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+
+SCRATCH = """
+import json, os, sys
+from pathlib import Path
+from harness.vqa import kit
+root = Path(sys.argv[1]); root.mkdir()
+foreign = Path("/tmp") / "20991231235959.xlsx"  # another run's scratch copy, written while this session runs
+with kit.session(root):
+    import vlmeval.dataset.utils.multiple_choice as mc
+    mine = Path("/tmp") / f"{mc.timestr()}.xlsx"
+    mine.write_text("x"); foreign.write_text("y")
+    second = mc.timestr()
+report = dict(mine=mine.name, second=second, pid=os.getpid(), mine_left=mine.exists(), foreign_left=foreign.exists())
+foreign.unlink()
+print(json.dumps(report))
+"""
+
+
+def test_scratch_copies_are_this_processs_own(tmp_path):
+    """VLMEvalKit's circular scoring names its /tmp copy by the second: two runs in the same second read each other's.
+    In a session the name carries the pid and a counter, and only this process's copies are cleaned up."""
+    proc = subprocess.run([sys.executable, "-c", SCRATCH, str(tmp_path / "lmudata")], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert f"-{report['pid']}-" in report["mine"] and report["second"] != report["mine"].removesuffix(".xlsx")
+    assert not report["mine_left"] and report["foreign_left"]
