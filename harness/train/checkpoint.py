@@ -28,6 +28,7 @@ class Position:
     micro: int = 0  # micro-batches of `epoch` already consumed
     first_loss: float | None = None
     last_loss: float | None = None
+    elapsed_s: float = 0.0  # wall seconds the run has spent so far, over every process that ran it
 
 
 def _deepspeed(accelerator: Any) -> bool:

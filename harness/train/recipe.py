@@ -210,6 +210,7 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
     if resume is not None:
         position = checkpoint.load(resume, accelerator, net, optimizer, scheduler)
     resumed_from = position.step
+    spent = position.elapsed_s  # a resumed run's clock continues from its checkpoint, it does not restart
     run_log = results_dir() / "train" / f"{out.name}.csv"
     if accelerator.is_main_process:
         for path in (out / "log.csv", run_log):
@@ -253,10 +254,11 @@ def _train(model: str | ModelSpec, data_dir: str | Path, out: str | Path | None,
         position.last_loss = sum(step_losses) / len(step_losses)  # = the step's mean over its target tokens
         if position.first_loss is None:
             position.first_loss = position.last_loss
+        position.elapsed_s = round(spent + time.monotonic() - t0, 3)
         if accelerator.is_main_process and position.step % recipe_spec.log_every == 0:
             row = TrainLogRow(step=position.step, epoch=position.epoch + position.micro / micro_per_epoch,
                               loss=position.last_loss, lr=scheduler.get_last_lr()[0], tokens=step_tokens,
-                              elapsed_s=round(time.monotonic() - t0, 3), env=env_of(loaded))
+                              elapsed_s=position.elapsed_s, env=env_of(loaded))
             for path in (out / "log.csv", run_log):
                 append_rows(path, [row], TrainLogRow)
         bar.update(1)

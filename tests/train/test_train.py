@@ -163,6 +163,11 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, experiments_copy, priva
     finally:
         proc.wait()
     assert not (out / "adapter").exists(), "the run finished before it could be killed"
+    # the run's clock is part of its checkpoint: a resumed run keeps counting (shifted here to make it visible)
+    for state in (out / "checkpoints").glob("step-*/state.json"):
+        saved = json.loads(state.read_text())
+        assert saved["elapsed_s"] > 0
+        state.write_text(json.dumps({**saved, "elapsed_s": saved["elapsed_s"] + 1000.0}))
     resumed = train("tiny", data, out, recipe="resume", progress=False)
     assert resumed.resumed_from >= 2 and resumed.steps == 8
     got, want = read_rows(out / "log.csv", TrainLogRow), read_rows(reference.out / "log.csv", TrainLogRow)
@@ -170,6 +175,8 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, experiments_copy, priva
     assert [r.loss for r in got] == pytest.approx([r.loss for r in want], rel=1e-4)
     assert [r.lr for r in got] == pytest.approx([r.lr for r in want])  # the schedule continues, not restarts
     assert [r.tokens for r in got] == [r.tokens for r in want]  # same batches in the same order
+    elapsed = [r.elapsed_s for r in got]
+    assert elapsed == sorted(elapsed) and all((e >= 1000) == (i >= resumed.resumed_from) for i, e in enumerate(elapsed))
     a = load_file(str(out / "adapter" / "adapter_model.safetensors"))
     b = load_file(str(reference.adapter_dir / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
